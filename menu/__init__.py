@@ -1,0 +1,3 @@
+"""menu: the Chinese menu of LSTM/CTC text-line recognition."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,125 @@
+"""Assembly: a composed config (norm/conv/scale/reduce/seq) -> one CTC recognizer.
+
+    B x 1 x H x W --conv--> BDHW --scale--> BDHW --reduce--> BDL --seq--> B x classes x L
+
+The Hydra ``_target_`` of each group is the only registry: adding an option is one class
+and one YAML file.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+from torch import nn
+
+from menu.models.conv import Size
+
+
+class ConfigConflict(ValueError):
+    """Two config groups cannot work together; the message names both and the fix."""
+
+
+def ctc_min_length(label: Sequence) -> int:
+    """Frames CTC needs for a label: one per symbol plus a blank between repeated symbols."""
+    repeats = sum(1 for a, b in itertools.pairwise(label) if a == b)
+    return len(label) + repeats
+
+
+class Recognizer(nn.Module):
+    """B x 1 x H x W images (ink 1, background 0) -> B x classes x L scores (BDHW -> BDL).
+
+    ``input_height`` is the fixed height the norm delivers, or None for variable heights.
+    Inputs smaller than the convolutions' minimum are padded with background first.
+    """
+
+    def __init__(
+        self,
+        conv: nn.Module,
+        scale: nn.Module,
+        reduce: nn.Module,
+        seq: nn.Module,
+        num_classes: int,
+        input_height: int | None,
+    ) -> None:
+        super().__init__()
+        self.conv, self.scale, self.reduce, self.seq = conv, scale, reduce, seq
+        self.num_classes = num_classes
+        self.input_height = input_height
+        self.min_height = conv.min_height
+        self.min_width = conv.min_width
+
+    def output_lengths(self, widths: Size) -> Size:
+        """Exact number of output frames for input widths (int or int tensor)."""
+        if isinstance(widths, torch.Tensor):
+            widths = widths.clamp(min=self.min_width)
+        else:
+            widths = max(int(widths), self.min_width)
+        return self.scale.out_width(self.conv.out_width(widths))
+
+    @property
+    def downsampling(self) -> float:
+        """Input columns per output frame (horizontal downsampling factor)."""
+        return 1024 / int(self.output_lengths(1024))
+
+    @property
+    def num_params(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    def feasible(self, label: Sequence, width: int) -> bool:
+        """Whether a line of this width gives enough frames for CTC to emit ``label``."""
+        return int(self.output_lengths(width)) >= ctc_min_length(label)
+
+    def forward(self, images: torch.Tensor, widths: torch.Tensor | None = None) -> torch.Tensor:
+        if images.ndim != 4 or images.shape[1] != 1:
+            raise ValueError(f"expected images B x 1 x H x W, got {tuple(images.shape)}")
+        b, _, h, w = images.shape
+        if self.input_height is not None and h != self.input_height:
+            raise ValueError(
+                f"the norm delivers height {self.input_height}, got images of height {h}"
+            )
+        x = F.pad(images, (0, max(0, self.min_width - w), 0, max(0, self.min_height - h)))
+        x = self.conv(x)  # BDHW
+        assert x.ndim == 4 and x.shape[1] == self.conv.out_channels, x.shape
+        x = self.scale(x)  # BDHW
+        assert x.ndim == 4, x.shape
+        x = self.reduce(x)  # BDL
+        assert x.shape[:2] == (b, self.reduce.out_features), x.shape
+        lengths = None if widths is None else self.output_lengths(widths)
+        x = self.seq(x, lengths)  # BDL, D = classes
+        assert x.shape[:2] == (b, self.num_classes), x.shape
+        return x
+
+
+def _choice(cfg: DictConfig, group: str) -> str:
+    """The option name of a group, for error messages ('vgg', or the target class)."""
+    node = cfg.get(group)
+    return str(node.get("_target_", group)).rsplit(".", 1)[-1] if node is not None else "?"
+
+
+def build_model(cfg: DictConfig, num_classes: int) -> Recognizer:
+    """Compose the recognizer from ``cfg.norm`` (input height), ``cfg.conv``, ``cfg.scale``,
+    ``cfg.reduce`` and ``cfg.seq``; refuse impossible combinations with a named error."""
+    for group in ("norm", "conv", "scale", "reduce", "seq"):
+        if cfg.get(group) is None:
+            raise ConfigConflict(f"config group {group!r} is missing; pick one, e.g. {group}=...")
+    height = cfg.norm.get("height")
+    conv = instantiate(cfg.conv, in_channels=1)
+    conv_height = None
+    if height is not None:
+        if height < conv.min_height:
+            raise ConfigConflict(
+                f"norm={_choice(cfg, 'norm')} gives {height}-pixel lines but "
+                f"conv={_choice(cfg, 'conv')} needs at least {conv.min_height}; "
+                f"set norm.height>={conv.min_height} or use fewer height poolings"
+            )
+        conv_height = int(conv.out_height(height))
+    conv_down = 1024 / int(conv.out_width(1024))
+    scale = instantiate(cfg.scale, in_channels=conv.out_channels, conv_downsampling=conv_down)
+    reduce = instantiate(cfg.reduce, in_channels=conv.out_channels, in_height=conv_height)
+    seq = instantiate(cfg.seq, in_features=reduce.out_features, num_classes=num_classes)
+    return Recognizer(conv, scale, reduce, seq, num_classes, height)

@@ -1,0 +1,199 @@
+"""The model grid: every combination of the five groups builds, runs and learns shapes right."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+import torch
+from hydra.errors import HydraException
+from omegaconf import OmegaConf
+
+from menu.config import GROUPS, compose, options
+from menu.models import build_model, ctc_min_length
+from menu.models.build import ConfigConflict
+
+NUM_CLASSES = 7
+# Small widths keep the 600-combination grid fast on 2 cores; shapes are what is tested.
+SMALL = {
+    "vgg": ["conv.channels=[4,6,8]"],
+    "resnet": ["conv.stem=4", "conv.channels=[4,6,8]"],
+    "fmp": ["conv.channels=[4,4,6,8]"],
+    "unet": ["conv.channels=[4,6,8]"],
+}
+SMALL_REDUCE = {"lstm": ["reduce.hidden=6"]}
+SMALL_SEQ = {"lstm": ["seq.hidden=6", "seq.layers=1"], "none": ["seq.hidden=8"]}
+
+GRID = list(itertools.product(*(options(g) for g in GROUPS)))
+
+
+def test_grid_is_the_whole_menu():
+    assert {g: options(g) for g in GROUPS} == {
+        "norm": ["center", "height", "line", "none", "word"],
+        "conv": ["fmp", "none", "resnet", "unet", "vgg"],
+        "scale": ["interp", "none", "transposed"],
+        "reduce": ["concat", "lstm", "max", "sum"],
+        "seq": ["lstm", "none"],
+    }
+    assert len(GRID) == 600
+
+
+@pytest.fixture(scope="module")
+def group_configs():
+    """Each option composed once through Hydra; a combination is then a cheap merge."""
+    return {(g, o): compose([f"{g}={o}"])[g] for g in GROUPS for o in options(g)}
+
+
+def small(combo):
+    _, conv, _, reduce, seq = combo
+    return SMALL.get(conv, []) + SMALL_REDUCE.get(reduce, []) + SMALL_SEQ.get(seq, [])
+
+
+def combine(group_configs, combo):
+    cfg = OmegaConf.create({g: group_configs[(g, o)] for g, o in zip(GROUPS, combo, strict=True)})
+    return OmegaConf.merge(cfg, OmegaConf.from_dotlist(small(combo)))
+
+
+def test_combining_equals_composing(group_configs):
+    combo = ("word", "resnet", "transposed", "concat", "none")
+    composed = compose([f"{g}={o}" for g, o in zip(GROUPS, combo, strict=True)] + small(combo))
+    combined = combine(group_configs, combo)
+    for g in GROUPS:
+        assert OmegaConf.to_container(composed[g]) == OmegaConf.to_container(combined[g])
+
+
+@pytest.mark.parametrize("combo", GRID, ids=["-".join(c) for c in GRID])
+def test_every_combination_runs_forward_and_backward(group_configs, combo):
+    torch.manual_seed(0)
+    cfg = combine(group_configs, combo)
+    model = build_model(cfg, NUM_CLASSES)
+    height = cfg.norm.height
+    heights = [height] if height is not None else [9, 37]
+    for h, widths in itertools.product(heights, [(23, 61), (5, 5)]):
+        x = torch.rand(len(widths), 1, h, max(widths))
+        w = torch.tensor(widths)
+        y = model(x, w)
+        lengths = model.output_lengths(w)
+        assert y.shape[:2] == (len(widths), NUM_CLASSES)
+        assert int(lengths.max()) == y.shape[2], (lengths, y.shape)
+        assert torch.isfinite(y).all()
+        y.logsumexp(1).sum().backward()
+        assert all(
+            p.grad is not None and torch.isfinite(p.grad).all()
+            for p in model.parameters()
+            if p.requires_grad
+        )
+        model.zero_grad()
+    assert model.num_params > 0
+    assert model.downsampling >= 1 / 8
+
+
+def test_ctc_min_length_counts_repeats():
+    assert ctc_min_length("") == 0
+    assert ctc_min_length("abc") == 3
+    assert ctc_min_length("aab") == 4
+    assert ctc_min_length("aaa") == 5
+    assert ctc_min_length([1, 1, 2, 2]) == 6
+
+
+def test_feasibility_follows_downsampling():
+    model = build_model(compose(["conv=vgg", "scale=none"]), NUM_CLASSES)
+    assert model.downsampling == 4
+    assert model.feasible("ab", 8) and not model.feasible("abc", 8)
+    assert not model.feasible("aa", 8) and model.feasible("aa", 12)
+
+
+@pytest.mark.parametrize("preset", ["lstm_plain", "conv_bilstm", "crnn"])
+def test_presets_build(preset):
+    cfg = compose([f"experiment={preset}"])
+    model = build_model(cfg, NUM_CLASSES)
+    x = torch.rand(2, 1, cfg.norm.height, 100)
+    assert model(x, torch.tensor([100, 60])).shape[:2] == (2, NUM_CLASSES)
+
+
+def test_crnn_matches_the_paper():
+    cfg = compose(["experiment=crnn"])
+    model = build_model(cfg, 37)
+    assert cfg.norm.height == 32
+    assert model.conv.out_height(32) == 1
+    assert model.reduce.out_features == 512
+    assert model.seq.lstm.hidden_size == 256 and model.seq.lstm.num_layers == 2
+    assert model.seq.lstm.bidirectional
+    assert model.output_lengths(100) == 24  # W/4 - 1
+    assert 8_000_000 < model.num_params < 9_000_000  # the paper's 8.3M
+
+
+def test_lstm_plain_is_one_lstm_on_columns():
+    cfg = compose(["experiment=lstm_plain"])
+    model = build_model(cfg, NUM_CLASSES)
+    assert model.downsampling == 1 and model.reduce.out_features == 48
+    assert model.seq.lstm.hidden_size == 100 and model.seq.lstm.num_layers == 1
+
+
+def test_too_small_height_is_refused_naming_both_groups():
+    cfg = compose(["conv=vgg", "norm=height", "norm.height=4"])
+    with pytest.raises(ConfigConflict, match=r"norm=.*conv=.*norm.height"):
+        build_model(cfg, NUM_CLASSES)
+
+
+def test_unknown_option_is_a_hydra_error():
+    with pytest.raises(HydraException):
+        compose(["conv=alexnet"])
+
+
+def test_wrong_input_height_is_a_clear_error():
+    model = build_model(compose(["norm=height"]), NUM_CLASSES)
+    with pytest.raises(ValueError, match="height 48"):
+        model(torch.rand(1, 1, 32, 50))
+
+
+# --- layout tests: the LSTM must run along the sequence, never across the batch ----------
+
+
+def _perturb_one_item(model, h):
+    model.eval()
+    x = torch.rand(3, 1, h, 40)
+    y = model(x)
+    x2 = x.clone()
+    x2[1] += torch.rand_like(x2[1])
+    y2 = model(x2)
+    return y, y2
+
+
+@pytest.mark.parametrize(
+    "combo",
+    [
+        ("conv=none", "reduce=lstm", "seq=lstm"),
+        ("conv=vgg", "reduce=concat", "seq=lstm"),
+        ("conv=none", "reduce=concat", "seq=none"),
+    ],
+)
+def test_batch_items_are_independent(combo):
+    torch.manual_seed(0)
+    model = build_model(compose(list(combo)), NUM_CLASSES)
+    y, y2 = _perturb_one_item(model, 48)
+    assert torch.allclose(y[0], y2[0], atol=1e-6) and torch.allclose(y[2], y2[2], atol=1e-6)
+    assert not torch.allclose(y[1], y2[1])
+
+
+def test_forward_lstm_is_causal_along_the_line():
+    torch.manual_seed(0)
+    cfg = compose(["experiment=lstm_plain"])
+    model = build_model(cfg, NUM_CLASSES).eval()
+    x = torch.rand(2, 1, 48, 50)
+    y = model(x)
+    x2 = x.clone()
+    x2[:, :, :, 40:] = torch.rand_like(x2[:, :, :, 40:])
+    y2 = model(x2)
+    assert torch.allclose(y[..., :40], y2[..., :40], atol=1e-6)
+    assert not torch.allclose(y[..., 40:], y2[..., 40:])
+
+
+def test_padding_does_not_leak_into_a_line():
+    """With true widths, a line's scores do not depend on how far the batch is padded."""
+    torch.manual_seed(0)
+    model = build_model(compose(["conv=none", "reduce=sum", "seq=lstm"]), NUM_CLASSES).eval()
+    line = torch.rand(1, 1, 48, 30)
+    alone = model(line, torch.tensor([30]))
+    padded = model(torch.nn.functional.pad(line, (0, 20)), torch.tensor([30]))
+    assert torch.allclose(alone, padded[..., :30], atol=1e-5)
