@@ -1,0 +1,35 @@
+"""`menu-eval CHECKPOINT SHARDS...`: evaluate a checkpoint on any shards, print JSON."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from menu.infer import evaluate, load_checkpoint
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="menu-eval", description=__doc__)
+    p.add_argument("checkpoint", help="a menu checkpoint (.ckpt); nothing else is needed")
+    p.add_argument("shards", nargs="+", help="shard URLs: paths, brace patterns, globs, pipe:")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--workers", type=int, default=0)
+    p.add_argument("--beam", type=int, default=None, help="beam width (default: as trained)")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--confusions", type=int, default=10, help="how many top confusions")
+    args = p.parse_args(argv)
+    lit = load_checkpoint(args.checkpoint, device=args.device)
+    if args.beam is not None:
+        lit.cfg.decode.beam = args.beam
+    shards = args.shards if len(args.shards) > 1 else args.shards[0]
+    result = evaluate(
+        lit, shards, batch_size=args.batch_size, workers=args.workers, confusions=args.confusions
+    )
+    json.dump(result, sys.stdout, indent=2, ensure_ascii=False)
+    sys.stdout.write("\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,24 @@
+"""`menu-reproduce RUN [OUT]`: rerun a finished run from its saved config and compare CERs."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from menu.train import reproduce
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="menu-reproduce", description=__doc__)
+    p.add_argument("run", help="a run folder (holds .hydra/config.yaml and result.json)")
+    p.add_argument("out", nargs="?", help="where to rerun (default RUN/reproduce)")
+    args = p.parse_args(argv)
+    report = reproduce(args.run, args.out)
+    json.dump(report, sys.stdout, indent=2)
+    sys.stdout.write("\n")
+    return 0 if report["identical"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

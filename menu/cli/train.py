@@ -1,0 +1,48 @@
+"""`menu-train`: the Hydra app that trains one configuration (or a sweep with -m)."""
+
+from __future__ import annotations
+
+import logging
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig
+
+from menu.config import CONF_DIR, register_resolvers
+from menu.train import run
+
+log = logging.getLogger("menu-train")
+register_resolvers()
+
+
+@hydra.main(config_path=str(CONF_DIR), config_name="config", version_base="1.3")
+def main(cfg: DictConfig) -> float | None:
+    hc = HydraConfig.get()
+    choices = {k: v for k, v in hc.runtime.choices.items() if not k.startswith("hydra")}
+    try:
+        record = run(
+            cfg,
+            hc.runtime.output_dir,
+            choices={k: str(v) for k, v in choices.items() if v is not None},
+            overrides=list(hc.overrides.task),
+            force=bool(cfg.get("force", False)),
+        )
+    except Exception:
+        if hc.mode == RunMode.MULTIRUN:  # recorded in result.json; the sweep goes on
+            log.exception("run failed: %s", hc.runtime.output_dir)
+            return None
+        raise
+    log.info(
+        "%s: test_cer=%.4f test_wer=%.4f val_cer=%s -> %s/result.json",
+        record["status"],
+        record["test_cer"],
+        record["test_wer"],
+        record.get("val_cer"),
+        hc.runtime.output_dir,
+    )
+    return record["test_cer"]
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,111 @@
+"""Using a trained checkpoint: load it safely, evaluate on shards, predict images, export."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from hydra.utils import instantiate
+from PIL import Image
+
+from menu.data.codec import UnknownCharReport
+from menu.data.image import pil_to_gray
+from menu.data.loader import collate, make_loader
+from menu.lit import LitRecognizer
+from menu.metrics import ErrorRates
+
+
+def load_checkpoint(path: str | Path, device: str = "cpu") -> LitRecognizer:
+    """Rebuild the recognizer from a checkpoint alone (config, codec and weights inside).
+
+    Loaded with ``weights_only=True``: no arbitrary pickle is ever executed.
+    """
+    ckpt = torch.load(Path(path), map_location=device, weights_only=True)
+    if "hyper_parameters" not in ckpt or "state_dict" not in ckpt:
+        raise ValueError(f"{path} is not a menu checkpoint (no hyper_parameters/state_dict)")
+    hp = ckpt["hyper_parameters"]
+    lit = LitRecognizer(hp["cfg"], hp["codec"], steps_per_epoch=hp.get("steps_per_epoch"))
+    lit.load_state_dict(ckpt["state_dict"])
+    return lit.to(device).eval()
+
+
+def evaluate(
+    lit: LitRecognizer,
+    urls: str | Sequence[str],
+    *,
+    batch_size: int = 32,
+    workers: int = 0,
+    confusions: int = 10,
+) -> dict[str, Any]:
+    """CER/WER (corpus rates), speed, a length breakdown, top confusions and unknown chars."""
+    norm = instantiate(lit.cfg.norm)
+    data = lit.cfg.data
+    loader = make_loader(
+        urls,
+        norm,
+        batch_size=batch_size,
+        shuffle=0,
+        workers=workers,
+        max_width=int(data.get("max_width", 3000)),
+    )
+    rates = ErrorRates(keep_lines=True)
+    unknown = UnknownCharReport(lit.codec)
+    skipped: Counter = Counter()
+    seconds = 0.0
+    for batch in loader:
+        skipped.update(batch.get("skipped") or {})
+        t0 = time.perf_counter()
+        hyps = lit.recognize(batch["images"].to(lit.device), batch["widths"].to(lit.device))
+        seconds += time.perf_counter() - t0
+        for key, ref, hyp in zip(batch["keys"], batch["texts"], hyps, strict=True):
+            ref = lit.codec.normalize(ref)
+            unknown.add(ref, key)
+            rates.add(ref, hyp, key)
+    return {
+        "n": rates.n,
+        "cer": rates.cer,
+        "wer": rates.wer,
+        "char_errors": rates.char_errors,
+        "ref_chars": rates.ref_chars,
+        "lines_per_s": rates.n / max(seconds, 1e-9),
+        "by_length": rates.length_table(),
+        "confusions": rates.top_confusions(confusions),
+        "unknown_char_lines": unknown.lines_affected,
+        "unknown": unknown.to_dict(),
+        "skipped": dict(skipped),
+    }
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """PNG/JPEG/TIFF/... as a 2-D uint8 grayscale array."""
+    with Image.open(path) as im:
+        im.load()
+        return pil_to_gray(im)
+
+
+def predict(
+    lit: LitRecognizer, paths: Sequence[str | Path], *, batch_size: int = 16
+) -> Iterator[tuple[str, str | None, str | None]]:
+    """(path, text, error) for each image in input order, batched internally; an unreadable
+    image gives text None and the error, and the others go on."""
+    norm = instantiate(lit.cfg.norm)
+    for start in range(0, len(paths), batch_size):
+        chunk = [str(p) for p in paths[start : start + batch_size]]
+        samples, errors = [], {}
+        for p in chunk:
+            try:
+                samples.append({"image": norm(read_image(p)), "text": "", "key": p, "url": ""})
+            except (OSError, ValueError) as e:
+                errors[p] = f"{type(e).__name__}: {e}"
+        hyps = {}
+        if samples:
+            batch = collate(samples)
+            texts = lit.recognize(batch["images"].to(lit.device), batch["widths"].to(lit.device))
+            hyps = dict(zip(batch["keys"], texts, strict=True))
+        for p in chunk:
+            yield p, hyps.get(p), errors.get(p)

@@ -1,0 +1,222 @@
+"""The LightningModule: a grid model + CTC loss, optimizer and schedule, decoding, CER/WER."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import Counter
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+from torch import nn
+
+from menu.data.codec import Codec, UnknownCharReport
+from menu.decode import beam, greedy
+from menu.metrics import ErrorRates
+from menu.models import build_model, ctc_min_length
+
+
+class LitRecognizer(pl.LightningModule):
+    """Owns the recognizer built from ``cfg`` and the ``codec``; both are plain dicts so the
+    checkpoint is self-contained and loads with ``weights_only=True``."""
+
+    def __init__(self, cfg: dict, codec: dict, steps_per_epoch: int | None = None) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.cfg: DictConfig = OmegaConf.create(cfg)
+        self.codec = Codec.from_dict(codec)
+        self.model = build_model(self.cfg, self.codec.num_classes)
+        self.ctc = nn.CTCLoss(blank=0, zero_infinity=bool(self.cfg.loss.zero_infinity))
+        self.steps_per_epoch = steps_per_epoch
+        self.skipped: dict[str, Counter] = {s: Counter() for s in ("train", "val", "test")}
+        self.train_skipped_last_epoch: Counter = Counter()
+        self.train_lines = 0
+        self.train_seconds = 0.0
+        self._t_last: float | None = None
+        self.infer_lines = 0
+        self.infer_seconds = 0.0
+        self.rates: dict[str, ErrorRates] = {}
+        self.results: dict[str, Any] = {}
+
+    # --- decoding ------------------------------------------------------------------------
+
+    def forward(self, images: torch.Tensor, widths: torch.Tensor) -> torch.Tensor:
+        return self.model(images, widths)
+
+    @torch.inference_mode()
+    def recognize(self, images: torch.Tensor, widths: torch.Tensor) -> list[str]:
+        """Images B x 1 x H x W (ink 1) with true widths -> decoded strings."""
+        scores = self.model(images, widths)
+        lengths = self.model.output_lengths(widths).clamp(max=scores.shape[2])
+        width = int(self.cfg.decode.get("beam", 0) or 0)
+        if width > 0:
+            return beam(scores, lengths, "".join(self.codec.chars), width)
+        return [self.codec.decode(ids) for ids in greedy(scores, lengths)]
+
+    # --- training ------------------------------------------------------------------------
+
+    def _count_skipped(self, split: str, skipped: dict[str, int] | None) -> None:
+        if skipped:
+            self.skipped[split].update({k: int(v) for k, v in skipped.items() if v})
+
+    def _clock(self, running: bool) -> None:
+        """Training wall time (data loading included, validation excluded)."""
+        now = time.perf_counter()
+        if self._t_last is not None:
+            self.train_seconds += now - self._t_last
+        self._t_last = now if running else None
+
+    def on_train_epoch_start(self) -> None:
+        self.skipped["train"] = Counter()
+        self._clock(running=True)
+
+    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor | None:
+        self._count_skipped("train", batch.get("skipped"))
+        widths = batch["widths"]
+        frames = self.model.output_lengths(widths)
+        keep, targets = [], []
+        for i, text in enumerate(batch["texts"]):
+            if self.codec.unknown(text):
+                self.skipped["train"]["unknown_chars"] += 1
+                continue
+            ids = self.codec.encode(text)
+            if ctc_min_length(ids) > int(frames[i]):
+                self.skipped["train"]["infeasible"] += 1
+                continue
+            keep.append(i)
+            targets.append(torch.tensor(ids, dtype=torch.long))
+        if not keep:
+            return None
+        index = torch.tensor(keep, device=widths.device)
+        images = batch["images"].index_select(0, index)
+        widths, frames = widths[index], frames[index]
+        images = images[..., : int(widths.max())]
+        scores = self.model(images, widths)  # B x C x L
+        log_probs = scores.float().log_softmax(1).permute(2, 0, 1)  # L x B x C for CTC
+        loss = self.ctc(
+            log_probs,
+            torch.cat(targets).to(scores.device),
+            frames.clamp(max=scores.shape[2]),
+            torch.tensor([len(t) for t in targets], device=scores.device),
+        )
+        self.train_lines += len(keep)
+        self.log("train_loss", loss, prog_bar=True, batch_size=len(keep))
+        return loss
+
+    def on_train_epoch_end(self) -> None:
+        self._clock(running=False)
+        self.train_skipped_last_epoch = Counter(self.skipped["train"])
+
+    # --- evaluation ----------------------------------------------------------------------
+
+    def _eval_start(self, split: str) -> None:
+        self.rates[split] = ErrorRates(keep_lines=split == "test")
+        self.skipped[split] = Counter()
+        self.unknown = UnknownCharReport(self.codec)
+
+    def _eval_step(self, split: str, batch: dict) -> None:
+        self._count_skipped(split, batch.get("skipped"))
+        t0 = time.perf_counter()
+        hyps = self.recognize(batch["images"], batch["widths"])
+        if split == "test":
+            self.infer_seconds += time.perf_counter() - t0
+            self.infer_lines += len(hyps)
+        rates = self.rates[split]
+        for key, ref, hyp in zip(batch["keys"], batch["texts"], hyps, strict=True):
+            ref = self.codec.normalize(ref)
+            self.unknown.add(ref, key)  # unknown chars stay in the reference: they are errors
+            rates.add(ref, hyp, key)
+
+    def _eval_end(self, split: str) -> None:
+        r = self.rates[split]
+        sums = torch.tensor(
+            [r.char_errors, r.ref_chars, r.word_errors, r.ref_words, r.n], dtype=torch.float64
+        )
+        if self.trainer is not None and self.trainer.world_size > 1:
+            sums = self.trainer.strategy.reduce(sums.to(self.device), reduce_op="sum").cpu()
+        ce, rc, we, rw, n = sums.tolist()
+        cer, wer = ce / max(1.0, rc), we / max(1.0, rw)
+        self.log(f"{split}_cer", cer, prog_bar=True)
+        self.log(f"{split}_wer", wer)
+        self.results[split] = {
+            "cer": cer,
+            "wer": wer,
+            "n": int(n),
+            "unknown": self.unknown.to_dict(),
+        }
+
+    def on_validation_epoch_start(self) -> None:
+        if self._t_last is not None:
+            self._clock(running=False)
+            self._resume_clock = True
+        self._eval_start("val")
+
+    def validation_step(self, batch: dict, batch_idx: int) -> None:
+        self._eval_step("val", batch)
+
+    def on_validation_epoch_end(self) -> None:
+        self._eval_end("val")
+        if getattr(self, "_resume_clock", False):
+            self._resume_clock = False
+            self._clock(running=True)
+
+    def on_test_epoch_start(self) -> None:
+        self._eval_start("test")
+        self.infer_lines, self.infer_seconds = 0, 0.0
+
+    def test_step(self, batch: dict, batch_idx: int) -> None:
+        self._eval_step("test", batch)
+
+    def on_test_epoch_end(self) -> None:
+        self._eval_end("test")
+
+    # --- optimization --------------------------------------------------------------------
+
+    def total_steps(self) -> int | None:
+        """Steps of the whole budget, for the cosine schedule (None: unknown)."""
+        budget = self.cfg.budget
+        if budget.max_steps and budget.max_steps > 0:
+            return int(budget.max_steps)
+        if self.steps_per_epoch and budget.max_epochs and budget.max_epochs > 0:
+            return int(self.steps_per_epoch * budget.max_epochs)
+        return None
+
+    def configure_optimizers(self) -> dict:
+        optim = self.cfg.optim
+        optimizer = instantiate(optim.optimizer, params=self.parameters())
+        warmup = int(optim.get("warmup_steps", 0) or 0)
+        total = self.total_steps() if optim.get("schedule", "constant") == "cosine" else None
+
+        def factor(step: int) -> float:
+            if warmup and step < warmup:
+                return (step + 1) / warmup
+            if total is None:
+                return 1.0
+            progress = min(1.0, (step - warmup) / max(1, total - warmup))
+            return 0.05 + 0.95 * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+        schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
+
+    # --- checkpoint state beyond weights -------------------------------------------------
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        if self._t_last is not None:
+            self._clock(running=True)
+        checkpoint["menu_state"] = {
+            "train_lines": self.train_lines,
+            "train_seconds": self.train_seconds,
+            "skipped": {k: dict(v) for k, v in self.skipped.items()},
+            "train_skipped_last_epoch": dict(self.train_skipped_last_epoch),
+        }
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        state = checkpoint.get("menu_state", {})
+        self.train_lines = int(state.get("train_lines", 0))
+        self.train_seconds = float(state.get("train_seconds", 0.0))
+        for k, v in state.get("skipped", {}).items():
+            self.skipped[k] = Counter(v)
+        self.train_skipped_last_epoch = Counter(state.get("train_skipped_last_epoch", {}))

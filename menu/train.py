@@ -1,0 +1,242 @@
+"""Train, validate, test and record one configuration (the library behind `menu-train`)."""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+from pytorch_lightning.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
+from pytorch_lightning.loggers import CSVLogger, TensorBoardLogger
+
+from menu.data.codec import Codec, scan_texts
+from menu.data.loader import make_loader
+from menu.data.synth import prepare
+from menu.lit import LitRecognizer
+from menu.record import RESULT, git_sha, infer_choices, read_result, versions, write_json
+
+log = logging.getLogger(__name__)
+
+
+def set_threads(threads: int | None) -> None:
+    """Intra-op threads: the configured number, else all cores."""
+    n = int(threads) if threads else (os.cpu_count() or 1)
+    torch.set_num_threads(max(1, n))
+
+
+def build_codec(data: DictConfig) -> tuple[Codec, int]:
+    """The codec (from config, else from the training transcripts) and the training lines."""
+    texts = list(scan_texts(data.train))
+    if data.get("codec"):
+        return Codec(str(data.codec)), len(texts)
+    if not texts:
+        raise ValueError(f"no transcripts found in the training shards {data.train}")
+    return Codec.from_texts(texts), len(texts)
+
+
+def loaders(cfg: DictConfig, data: DictConfig, norm: Any) -> dict[str, Any]:
+    """Train (shuffled), val and test loaders (file order)."""
+    common = {
+        "batch_size": int(data.batch_size),
+        "workers": int(data.workers),
+        "max_width": int(data.max_width),
+        "seed": int(cfg.seed),
+    }
+    return {
+        "train": make_loader(
+            data.train, norm, shuffle=int(data.shuffle), bucket=bool(data.bucket), **common
+        ),
+        "val": make_loader(data.val, norm, shuffle=0, **common),
+        "test": make_loader(data.test, norm, shuffle=0, **common),
+    }
+
+
+def make_trainer(cfg: DictConfig, run_dir: Path, max_seconds: float | None) -> pl.Trainer:
+    budget = cfg.budget
+    callbacks: list[pl.Callback] = [
+        ModelCheckpoint(
+            dirpath=run_dir / "checkpoints",
+            filename="best",
+            monitor="val_cer",
+            mode="min",
+            save_top_k=1,
+            save_last=True,
+        ),
+        ModelCheckpoint(
+            dirpath=run_dir / "checkpoints",
+            every_n_train_steps=int(cfg.checkpoint.every_steps),
+            save_top_k=0,
+            save_last=True,
+        ),
+        LearningRateMonitor(logging_interval="step"),
+    ]
+    if cfg.early_stopping.get("patience") is not None:
+        callbacks.append(
+            EarlyStopping(monitor="val_cer", mode="min", patience=int(cfg.early_stopping.patience))
+        )
+    trainer_cfg = OmegaConf.to_container(cfg.trainer, resolve=True)
+    deterministic: bool | str = bool(cfg.deterministic)
+    if deterministic and trainer_cfg.get("accelerator") not in ("cpu", None):
+        deterministic = "warn"  # some CUDA kernels (CTC, LSTM) have no deterministic variant
+    val_every = budget.get("val_every_steps")
+    return pl.Trainer(
+        default_root_dir=run_dir,
+        max_epochs=int(budget.max_epochs) if budget.max_epochs is not None else -1,
+        max_steps=int(budget.max_steps) if budget.max_steps is not None else -1,
+        max_time={"seconds": max_seconds} if max_seconds else None,
+        val_check_interval=int(val_every) if val_every else None,
+        check_val_every_n_epoch=None if val_every else 1,
+        num_sanity_val_steps=0,
+        gradient_clip_val=cfg.optim.get("grad_clip"),
+        deterministic=deterministic,
+        callbacks=callbacks,
+        logger=[
+            CSVLogger(run_dir, name="", version="logs"),
+            TensorBoardLogger(run_dir, name="tensorboard", version=""),
+        ],
+        **trainer_cfg,
+    )
+
+
+def fit(cfg: DictConfig, run_dir: Path, choices: dict[str, str]) -> dict[str, Any]:
+    """Train and test one configuration in ``run_dir``; return the result fields."""
+    pl.seed_everything(int(cfg.seed), workers=True, verbose=False)
+    set_threads(cfg.get("threads"))
+    data = prepare(cfg.data)
+    codec, n_train = build_codec(data)
+    norm = instantiate(cfg.norm)
+    steps_per_epoch = math.ceil(n_train / int(data.batch_size))
+    plain = OmegaConf.to_container(cfg, resolve=True)
+    plain["data"] = OmegaConf.to_container(data, resolve=True)
+    plain["choices"] = choices
+    lit = LitRecognizer(plain, codec.to_dict(), steps_per_epoch=steps_per_epoch)
+    dl = loaders(cfg, data, norm)
+    max_seconds = cfg.budget.get("max_seconds")
+    trainer = make_trainer(cfg, run_dir, max_seconds)
+    last = run_dir / "checkpoints" / "last.ckpt"
+    resumed = last.exists()
+    if resumed:
+        log.info("resuming from %s", last)
+    trainer.fit(
+        lit, dl["train"], dl["val"], ckpt_path=str(last) if resumed else None, weights_only=False
+    )
+    callback = trainer.checkpoint_callback
+    best = callback.best_model_path if callback is not None else ""
+    val = callback.best_model_score if callback is not None else None
+    if best:
+        state = torch.load(best, map_location="cpu", weights_only=True)
+        lit.load_state_dict(state["state_dict"])
+    trainer.test(lit, dl["test"], verbose=False)
+    test = lit.results["test"]
+    rates = lit.rates["test"]
+    write_lines(run_dir / "test_lines.csv", rates.line_records())
+    return {
+        "val_cer": float(val) if val is not None else lit.results.get("val", {}).get("cer"),
+        "test_cer": test["cer"],
+        "test_wer": test["wer"],
+        "test_lines": test["n"],
+        "test_unknown_char_lines": test["unknown"]["lines_affected"],
+        "test_unknown_chars": test["unknown"]["unknown_chars"],
+        "params": lit.model.num_params,
+        "downsampling": lit.model.downsampling,
+        "num_classes": codec.num_classes,
+        "train_lines": n_train,
+        "train_seconds": round(lit.train_seconds, 3),
+        "train_lines_per_s": lit.train_lines / max(lit.train_seconds, 1e-9),
+        "infer_lines_per_s": lit.infer_lines / max(lit.infer_seconds, 1e-9),
+        "epochs": trainer.current_epoch,
+        "steps": trainer.global_step,
+        "resumed": resumed,
+        "budget": OmegaConf.to_container(cfg.budget, resolve=True),
+        "best_checkpoint": best or str(last),
+        "skipped": {
+            "train": dict(lit.train_skipped_last_epoch or lit.skipped["train"]),
+            "val": dict(lit.skipped["val"]),
+            "test": dict(lit.skipped["test"]),
+        },
+        "data": {k: data.get(k) for k in ("train", "val", "test")},
+    }
+
+
+def write_lines(path: Path, records: list[dict]) -> None:
+    """Per-line test errors (for bootstrap confidence intervals)."""
+    import pandas as pd
+
+    pd.DataFrame(records).to_csv(path, index=False)
+
+
+def run(
+    cfg: DictConfig,
+    run_dir: str | Path,
+    *,
+    choices: dict[str, str] | None = None,
+    overrides: list[str] | None = None,
+    force: bool = False,
+) -> dict[str, Any]:
+    """Run one configuration: skip it if ``run_dir`` already holds a finished result, resume
+    it from ``checkpoints/last.ckpt`` if it was interrupted, and always leave a
+    ``result.json`` (``status: failed`` with the error if it dies)."""
+    run_dir = Path(run_dir).resolve()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    previous = read_result(run_dir)
+    if previous and previous.get("status") == "ok" and not force:
+        log.info("already finished: %s (test_cer %.4f)", run_dir, previous["test_cer"])
+        return previous
+    record: dict[str, Any] = {
+        "status": "running",
+        "run_dir": str(run_dir),
+        "choices": choices or infer_choices(cfg),
+        "overrides": list(overrides or []),
+        "seed": int(cfg.seed),
+        "git_sha": git_sha(),
+        "versions": versions(),
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
+    }
+    write_json(run_dir / RESULT, record)
+    t0 = time.perf_counter()
+    try:
+        record.update(fit(cfg, run_dir, record["choices"]))
+        record["status"] = "ok"
+    except BaseException as e:
+        record["status"] = "failed"
+        record["error"] = f"{type(e).__name__}: {e}"
+        record["traceback"] = traceback.format_exc(limit=20)
+        raise
+    finally:
+        record["wall_seconds"] = round(time.perf_counter() - t0, 3)
+        write_json(run_dir / RESULT, record)
+    return record
+
+
+def reproduce(run_dir: str | Path, out_dir: str | Path | None = None) -> dict[str, Any]:
+    """Rerun a finished run from its own ``.hydra/config.yaml`` into ``out_dir`` (default
+    ``RUN/reproduce``) and compare its CERs with the original record."""
+    run_dir = Path(run_dir)
+    config = run_dir / ".hydra" / "config.yaml"
+    if not config.exists():
+        raise FileNotFoundError(f"{config} not found: {run_dir} is not a menu-train run folder")
+    original = read_result(run_dir) or {}
+    cfg = OmegaConf.load(config)
+    out = Path(out_dir) if out_dir else run_dir / "reproduce"
+    record = run(
+        cfg,
+        out,
+        choices=original.get("choices"),
+        overrides=original.get("overrides"),
+        force=True,
+    )
+    keys = ("val_cer", "test_cer", "test_wer")
+    return {
+        "original": {k: original.get(k) for k in keys},
+        "reproduced": {k: record.get(k) for k in keys},
+        "identical": all(original.get(k) == record.get(k) for k in keys),
+        "run_dir": str(out),
+    }

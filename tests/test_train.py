@@ -1,0 +1,194 @@
+"""Training, the run record, reproduction, resume, evaluation, prediction and export."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from menu.config import compose
+from menu.export import export
+from menu.infer import evaluate, load_checkpoint, predict
+from menu.record import read_result
+from menu.train import reproduce, run
+
+RECORD_KEYS = {
+    "status", "choices", "overrides", "seed", "val_cer", "test_cer", "test_wer", "params",
+    "downsampling", "train_seconds", "train_lines_per_s", "infer_lines_per_s", "epochs",
+    "best_checkpoint", "skipped", "git_sha", "versions",
+}  # fmt: skip
+
+
+def tiny_overrides(data_dir: Path, corpus: Path) -> list[str]:
+    """A digits task a tiny model learns in seconds on 2 cores."""
+    return [
+        f"data.synth.dir={data_dir}",
+        f"data.synth.corpus={corpus}",
+        "data.synth.n_train=256",
+        "data.synth.n_val=32",
+        "data.synth.n_test=32",
+        "data.synth.mix=0",
+        "data.synth.min_chars=3",
+        "data.synth.max_chars=6",
+        "data.synth.holdout_text=0",
+        "data.synth.fonts=[DejaVuSans]",
+        "data.synth.progress=false",
+        "data.synth.degrade.blur=0",
+        "data.synth.degrade.noise=0",
+        "data.batch_size=8",
+        "norm.height=24",
+        "conv.channels=[8,16,32]",
+        "seq.hidden=32",
+        "seq.layers=1",
+        "optim.optimizer.lr=0.003",
+        "optim.schedule=constant",
+        "optim.warmup_steps=10",
+        "early_stopping.patience=null",
+        "trainer.enable_progress_bar=false",
+        "budget.max_epochs=10",
+    ]
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    root = tmp_path_factory.mktemp("tiny")
+    rng = random.Random(0)
+    corpus = root / "digits.txt"
+    lines = (
+        "".join(rng.choice("0123456789") for _ in range(rng.randint(3, 6))) for _ in range(500)
+    )
+    corpus.write_text("\n".join(lines) + "\n")
+    overrides = tiny_overrides(root / "data", corpus)
+    record = run(compose(overrides), root / "run", overrides=overrides)
+    return {"root": root, "overrides": overrides, "record": record, "run": root / "run"}
+
+
+def test_training_lowers_cer_and_records_everything(tiny):
+    record = tiny["record"]
+    assert set(record) >= RECORD_KEYS, RECORD_KEYS - set(record)
+    assert record["status"] == "ok"
+    assert read_result(tiny["run"]) == json.loads(json.dumps(record, default=str))
+    assert record["choices"] == {
+        "norm": "height", "conv": "vgg", "scale": "none", "reduce": "sum", "seq": "lstm"
+    }  # fmt: skip
+    metrics = (tiny["run"] / "logs" / "metrics.csv").read_text().splitlines()
+    header = metrics[0].split(",")
+    val = [float(row.split(",")[header.index("val_cer")]) for row in metrics[1:]
+           if row.split(",")[header.index("val_cer")]]  # fmt: skip
+    assert len(val) == 10 and val[0] >= 0.9
+    assert record["val_cer"] == min(val) < 0.5, val
+    assert record["test_cer"] < 0.5
+    assert record["downsampling"] == 4 and record["params"] > 0
+    assert record["train_lines_per_s"] > 0 and record["infer_lines_per_s"] > 0
+    assert Path(record["best_checkpoint"]).exists()
+    lines = (tiny["run"] / "test_lines.csv").read_text().splitlines()
+    assert len(lines) == 1 + 32 and lines[0].startswith("key,ref,hyp,char_errors")
+
+
+def test_finished_run_is_skipped(tiny):
+    t0 = time.perf_counter()
+    again = run(compose(tiny["overrides"]), tiny["run"])
+    assert again["test_cer"] == tiny["record"]["test_cer"]
+    assert time.perf_counter() - t0 < 5
+
+
+def test_reproduce_gives_identical_cer(tiny):
+    report = reproduce(tiny["run"]) if (tiny["run"] / ".hydra").exists() else None
+    if report is None:  # run() outside Hydra: save the config the way Hydra does
+        hydra_dir = tiny["run"] / ".hydra"
+        hydra_dir.mkdir()
+        from omegaconf import OmegaConf
+
+        OmegaConf.save(compose(tiny["overrides"]), hydra_dir / "config.yaml")
+        report = reproduce(tiny["run"])
+    assert report["identical"], report
+    assert report["reproduced"]["val_cer"] < 0.5
+
+
+def test_eval_and_predict_from_the_checkpoint_alone(tiny):
+    lit = load_checkpoint(tiny["record"]["best_checkpoint"])
+    result = evaluate(lit, tiny["record"]["data"]["test"])
+    assert result["n"] == 32
+    assert result["cer"] == pytest.approx(tiny["record"]["test_cer"])
+    assert result["lines_per_s"] > 0 and result["by_length"]
+    assert result["unknown_char_lines"] == 0
+    from menu.data.shards import export_shards
+
+    folder = tiny["root"] / "images"
+    export_shards(tiny["record"]["data"]["test"], folder)
+    images = sorted(str(p) for p in folder.rglob("*.png"))[:5]
+    (folder / "broken.png").write_bytes(b"not a png")
+    out = list(predict(lit, [*images, str(folder / "broken.png")], batch_size=2))
+    assert [p for p, _, _ in out] == [*images, str(folder / "broken.png")]
+    texts = [t for _, t, e in out if e is None]
+    truths = [Path(p.removesuffix(".png") + ".gt.txt").read_text().strip() for p in images]
+    assert sum(t == g for t, g in zip(texts, truths, strict=True)) >= 3
+    assert out[-1][1] is None and "cannot identify" in out[-1][2]
+
+
+def test_export_round_trip(tiny):
+    lit = load_checkpoint(tiny["record"]["best_checkpoint"])
+    status = export(lit, tiny["root"] / "export")
+    assert status["torchscript"].endswith("model.pt"), status
+    assert status["onnx"].endswith("model.onnx"), status
+    from menu.decode import greedy
+
+    images, widths = torch.rand(1, 1, 24, 70), torch.tensor([70])
+    want = lit.recognize(images, widths)
+    scripted = torch.jit.load(status["torchscript"])
+    scores, lengths = scripted(images, widths)
+    assert [lit.codec.decode(i) for i in greedy(scores, lengths)] == want
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(status["onnx"])
+    scores, lengths = session.run(None, {"images": images.numpy(), "widths": widths.numpy()})
+    got = greedy(torch.from_numpy(scores), torch.from_numpy(lengths))
+    assert [lit.codec.decode(i) for i in got] == want
+
+
+def test_checkpoint_loads_with_weights_only(tiny):
+    ckpt = torch.load(tiny["record"]["best_checkpoint"], weights_only=True)
+    assert ckpt["hyper_parameters"]["codec"]["chars"]
+
+
+def test_resume_after_sigkill(tiny, tmp_path):
+    overrides = [*tiny["overrides"], "budget.max_epochs=3", "checkpoint.every_steps=5",
+                 f"hydra.run.dir={tmp_path / 'run'}"]  # fmt: skip
+    cmd = [sys.executable, "-m", "menu.cli.train", *overrides]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    last = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    deadline = time.time() + 120
+    while not last.exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    assert proc.poll() is None, "finished before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    killed_at = torch.load(last, weights_only=False)["global_step"]
+    assert 0 < killed_at < 96
+    assert read_result(tmp_path / "run")["status"] == "running"
+    subprocess.run(cmd, env=env, check=True, capture_output=True)
+    record = read_result(tmp_path / "run")
+    assert record["status"] == "ok" and record["resumed"]
+    # 3 epochs x 32 batches; the interrupted epoch's stream restarts from its beginning
+    assert record["steps"] == 96 + killed_at % 32
+
+
+def test_failed_run_records_the_error(tmp_path):
+    missing = tmp_path / "missing"
+    cfg = compose(
+        ["data=shards", f"data.train='{missing}-{{000..001}}.tar'"]
+        + [f"data.{split}={missing}.tar" for split in ("val", "test")]
+    )
+    with pytest.raises(Exception, match="missing"):
+        run(cfg, tmp_path / "run")
+    record = read_result(tmp_path / "run")
+    assert record["status"] == "failed" and "missing" in record["error"]
