@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -12,11 +13,16 @@ CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 GROUPS = ("norm", "conv", "scale", "reduce", "seq")
 
 
-def _dirname(override_dirname: str) -> str:
-    """A file-system-safe run directory name from Hydra's override_dirname."""
+def _dirname(override_dirname: str, limit: int = 120) -> str:
+    """A file-system-safe run directory name from Hydra's override_dirname; long ones are
+    cut and made unique with a hash of the whole (the run's .hydra/ has every override)."""
     if not override_dirname:
         return "defaults"
-    return re.sub(r"[^A-Za-z0-9_.,=+-]", "_", override_dirname)[:200]
+    name = re.sub(r"[^A-Za-z0-9_.,=+-]", "_", override_dirname)
+    if len(name) <= limit:
+        return name
+    digest = hashlib.sha1(override_dirname.encode()).hexdigest()[:10]
+    return f"{name[: limit - 11]}-{digest}"
 
 
 def register_resolvers() -> None:

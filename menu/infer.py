@@ -41,8 +41,10 @@ def evaluate(
     batch_size: int = 32,
     workers: int = 0,
     confusions: int = 10,
+    lines: bool = False,
 ) -> dict[str, Any]:
-    """CER/WER (corpus rates), speed, a length breakdown, top confusions and unknown chars."""
+    """CER/WER (corpus rates), speed, a length breakdown, top confusions and unknown chars;
+    with ``lines`` also every line's key, reference, hypothesis and edit counts."""
     norm = instantiate(lit.cfg.norm)
     data = lit.cfg.data
     loader = make_loader(
@@ -78,7 +80,7 @@ def evaluate(
         "unknown_char_lines": unknown.lines_affected,
         "unknown": unknown.to_dict(),
         "skipped": dict(skipped),
-    }
+    } | ({"lines": rates.line_records()} if lines else {})
 
 
 def read_image(path: str | Path) -> np.ndarray:

@@ -29,6 +29,7 @@ class LitRecognizer(pl.LightningModule):
         self.cfg: DictConfig = OmegaConf.create(cfg)
         self.codec = Codec.from_dict(codec)
         self.model = build_model(self.cfg, self.codec.num_classes)
+        self.model.use_channels_last(bool(self.cfg.get("channels_last", False)))
         self.ctc = nn.CTCLoss(blank=0, zero_infinity=bool(self.cfg.loss.zero_infinity))
         self.steps_per_epoch = steps_per_epoch
         self.skipped: dict[str, Counter] = {s: Counter() for s in ("train", "val", "test")}
@@ -102,9 +103,19 @@ class LitRecognizer(pl.LightningModule):
             frames.clamp(max=scores.shape[2]),
             torch.tensor([len(t) for t in targets], device=scores.device),
         )
+        self._check_finite(loss)
         self.train_lines += len(keep)
         self.log("train_loss", loss, prog_bar=True, batch_size=len(keep))
         return loss
+
+    def _check_finite(self, loss: torch.Tensor, patience: int = 20) -> None:
+        """Stop a diverged run with a clear error instead of training on NaNs."""
+        self.nonfinite = 0 if torch.isfinite(loss) else getattr(self, "nonfinite", 0) + 1
+        if self.nonfinite >= patience:
+            raise FloatingPointError(
+                f"training diverged: loss not finite for {patience} consecutive steps "
+                f"(step {self.global_step}); lower optim.optimizer.lr or raise optim.grad_clip"
+            )
 
     def on_train_epoch_end(self) -> None:
         self._clock(running=False)

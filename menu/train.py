@@ -32,6 +32,14 @@ def set_threads(threads: int | None) -> None:
     torch.set_num_threads(max(1, n))
 
 
+def process_rank() -> int:
+    """Global rank of this process in a distributed run (0 when not distributed)."""
+    for var in ("RANK", "SLURM_PROCID", "LOCAL_RANK"):
+        if var in os.environ:
+            return int(os.environ[var])
+    return 0
+
+
 def build_codec(data: DictConfig) -> tuple[Codec, int]:
     """The codec (from config, else from the training transcripts) and the training lines."""
     texts = list(scan_texts(data.train))
@@ -42,8 +50,11 @@ def build_codec(data: DictConfig) -> tuple[Codec, int]:
     return Codec.from_texts(texts), len(texts)
 
 
-def loaders(cfg: DictConfig, data: DictConfig, norm: Any) -> dict[str, Any]:
-    """Train (shuffled), val and test loaders (file order)."""
+def loaders(
+    cfg: DictConfig, data: DictConfig, norm: Any, epoch_length: int | None = None
+) -> dict[str, Any]:
+    """Train (shuffled), val and test loaders (file order). ``epoch_length`` fixes the
+    training batches per epoch (needed in DDP, where every rank must step equally often)."""
     common = {
         "batch_size": int(data.batch_size),
         "workers": int(data.workers),
@@ -52,10 +63,16 @@ def loaders(cfg: DictConfig, data: DictConfig, norm: Any) -> dict[str, Any]:
     }
     return {
         "train": make_loader(
-            data.train, norm, shuffle=int(data.shuffle), bucket=bool(data.bucket), **common
+            data.train,
+            norm,
+            shuffle=int(data.shuffle),
+            bucket=bool(data.bucket),
+            epoch_length=epoch_length or data.get("epoch_length"),
+            **common,
         ),
-        "val": make_loader(data.val, norm, shuffle=0, **common),
-        "test": make_loader(data.test, norm, shuffle=0, **common),
+        # every rank validates on the whole set: identical val_cer everywhere, no collectives
+        "val": make_loader(data.val, norm, shuffle=0, split_by_rank=False, **common),
+        "test": make_loader(data.test, norm, shuffle=0, split_by_rank=False, **common),
     }
 
 
@@ -117,10 +134,13 @@ def fit(cfg: DictConfig, run_dir: Path, choices: dict[str, str]) -> dict[str, An
     plain = OmegaConf.to_container(cfg, resolve=True)
     plain["data"] = OmegaConf.to_container(data, resolve=True)
     plain["choices"] = choices
-    lit = LitRecognizer(plain, codec.to_dict(), steps_per_epoch=steps_per_epoch)
-    dl = loaders(cfg, data, norm)
     max_seconds = cfg.budget.get("max_seconds")
     trainer = make_trainer(cfg, run_dir, max_seconds)
+    world = trainer.world_size
+    # DDP: fixed global batches per epoch, shared equally, so all ranks step together
+    steps_per_epoch = math.ceil(steps_per_epoch / world)
+    dl = loaders(cfg, data, norm, epoch_length=steps_per_epoch * world if world > 1 else None)
+    lit = LitRecognizer(plain, codec.to_dict(), steps_per_epoch=steps_per_epoch)
     last = run_dir / "checkpoints" / "last.ckpt"
     resumed = last.exists()
     if resumed:
@@ -131,10 +151,20 @@ def fit(cfg: DictConfig, run_dir: Path, choices: dict[str, str]) -> dict[str, An
     callback = trainer.checkpoint_callback
     best = callback.best_model_path if callback is not None else ""
     val = callback.best_model_score if callback is not None else None
+    if not trainer.is_global_zero:
+        return {}  # rank 0 tests and records
     if best:
         state = torch.load(best, map_location="cpu", weights_only=True)
         lit.load_state_dict(state["state_dict"])
-    trainer.test(lit, dl["test"], verbose=False)
+    # One device, the same test protocol whatever the training strategy was.
+    tester = pl.Trainer(
+        accelerator=cfg.trainer.get("accelerator", "auto"),
+        devices=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=bool(cfg.trainer.get("enable_progress_bar", True)),
+    )
+    tester.test(lit, dl["test"], verbose=False)
     test = lit.results["test"]
     rates = lit.rates["test"]
     write_lines(run_dir / "test_lines.csv", rates.line_records())
@@ -150,7 +180,8 @@ def fit(cfg: DictConfig, run_dir: Path, choices: dict[str, str]) -> dict[str, An
         "num_classes": codec.num_classes,
         "train_lines": n_train,
         "train_seconds": round(lit.train_seconds, 3),
-        "train_lines_per_s": lit.train_lines / max(lit.train_seconds, 1e-9),
+        "train_lines_per_s": world * lit.train_lines / max(lit.train_seconds, 1e-9),
+        "world_size": world,
         "infer_lines_per_s": lit.infer_lines / max(lit.infer_seconds, 1e-9),
         "epochs": trainer.current_epoch,
         "steps": trainer.global_step,
@@ -186,6 +217,8 @@ def run(
     ``result.json`` (``status: failed`` with the error if it dies)."""
     run_dir = Path(run_dir).resolve()
     run_dir.mkdir(parents=True, exist_ok=True)
+    if process_rank() > 0:  # a DDP worker process: rank 0 owns the record
+        return fit(cfg, run_dir, choices or infer_choices(cfg))
     previous = read_result(run_dir)
     if previous and previous.get("status") == "ok" and not force:
         log.info("already finished: %s (test_cer %.4f)", run_dir, previous["test_cer"])

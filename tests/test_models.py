@@ -197,3 +197,12 @@ def test_padding_does_not_leak_into_a_line():
     alone = model(line, torch.tensor([30]))
     padded = model(torch.nn.functional.pad(line, (0, 20)), torch.tensor([30]))
     assert torch.allclose(alone, padded[..., :30], atol=1e-5)
+
+
+@pytest.mark.parametrize("conv", ["vgg", "resnet", "fmp", "unet"])
+def test_channels_last_gives_the_same_scores(conv):
+    torch.manual_seed(0)
+    model = build_model(compose([f"conv={conv}", "scale=transposed"]), NUM_CLASSES).eval()
+    x, w = torch.rand(2, 1, 48, 90), torch.tensor([90, 70])
+    want = model(x, w)
+    assert torch.allclose(model.use_channels_last()(x, w), want, atol=1e-5)

@@ -17,6 +17,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workers", type=int, default=0)
     p.add_argument("--beam", type=int, default=None, help="beam width (default: as trained)")
     p.add_argument("--device", default="cpu")
+    p.add_argument("--lines", metavar="CSV", help="also write every line's ref/hyp/errors here")
     p.add_argument("--confusions", type=int, default=10, help="how many top confusions")
     args = p.parse_args(argv)
     lit = load_checkpoint(args.checkpoint, device=args.device)
@@ -24,8 +25,17 @@ def main(argv: list[str] | None = None) -> int:
         lit.cfg.decode.beam = args.beam
     shards = args.shards if len(args.shards) > 1 else args.shards[0]
     result = evaluate(
-        lit, shards, batch_size=args.batch_size, workers=args.workers, confusions=args.confusions
+        lit,
+        shards,
+        batch_size=args.batch_size,
+        workers=args.workers,
+        confusions=args.confusions,
+        lines=bool(args.lines),
     )
+    if args.lines:
+        import pandas as pd
+
+        pd.DataFrame(result.pop("lines")).to_csv(args.lines, index=False)
     json.dump(result, sys.stdout, indent=2, ensure_ascii=False)
     sys.stdout.write("\n")
     return 0

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
+import os
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from omegaconf import DictConfig
+from omegaconf import DictConfig, open_dict
 
 from menu.config import CONF_DIR, register_resolvers
 from menu.train import run
@@ -19,6 +20,12 @@ register_resolvers()
 @hydra.main(config_path=str(CONF_DIR), config_name="config", version_base="1.3")
 def main(cfg: DictConfig) -> float | None:
     hc = HydraConfig.get()
+    n_jobs = int(hc.launcher.get("n_jobs") or 1) if hc.mode == RunMode.MULTIRUN else 1
+    if n_jobs < 0:  # joblib: -1 = all cores, -2 = all but one, ...
+        n_jobs = max(1, (os.cpu_count() or 1) + 1 + n_jobs)
+    if cfg.get("threads") is None and n_jobs > 1:  # parallel jobs share the cores
+        with open_dict(cfg):
+            cfg.threads = max(1, (os.cpu_count() or 1) // n_jobs)
     choices = {k: v for k, v in hc.runtime.choices.items() if not k.startswith("hydra")}
     try:
         record = run(

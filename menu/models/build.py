@@ -52,6 +52,15 @@ class Recognizer(nn.Module):
         self.input_height = input_height
         self.min_height = conv.min_height
         self.min_width = conv.min_width
+        self.channels_last = False
+
+    def use_channels_last(self, enabled: bool = True) -> Recognizer:
+        """Run the convolutions in NHWC memory layout (faster CPU pooling and batch norm)."""
+        self.channels_last = enabled
+        fmt = torch.channels_last if enabled else torch.contiguous_format
+        self.conv.to(memory_format=fmt)
+        self.scale.to(memory_format=fmt)
+        return self
 
     def output_lengths(self, widths: Size) -> Size:
         """Exact number of output frames for input widths (int or int tensor)."""
@@ -83,6 +92,8 @@ class Recognizer(nn.Module):
                 f"the norm delivers height {self.input_height}, got images of height {h}"
             )
         x = F.pad(images, (0, max(0, self.min_width - w), 0, max(0, self.min_height - h)))
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
         x = self.conv(x)  # BDHW
         assert x.ndim == 4 and x.shape[1] == self.conv.out_channels, x.shape
         x = self.scale(x)  # BDHW

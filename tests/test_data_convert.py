@@ -1,0 +1,108 @@
+"""Converters: folder -> shards -> loader round trip, bad files reported, shards -> folder."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+from conftest import GT_TEXTS, png_bytes
+
+from menu.data.loader import make_loader
+from menu.data.normalize import HeightNorm
+from menu.data.shards import convert_folder, export_shards, find_pairs, sanitize_key
+
+
+def test_round_trip_folder_shards_loader_byte_exact(gt_folder, tmp_path: Path) -> None:
+    src = gt_folder()
+    rep = convert_folder(src, tmp_path / "shards", prefix="train", shard_size=3)
+    assert rep.total_written == len(GT_TEXTS)
+    assert rep.skip_counts() == {}
+    assert len(rep.shards["train"]) == 3  # 8 samples, 3 per shard
+    loader = make_loader(rep.shards["train"], HeightNorm(32), batch_size=4, shuffle=0, workers=0)
+    got = {k: t for b in loader for k, t in zip(b["keys"], b["texts"], strict=True)}
+    assert sorted(got.values()) == sorted(GT_TEXTS)
+    gt_of = {sanitize_key(stem): gt for stem, _, gt in find_pairs(src)[0]}
+    assert set(got) == set(gt_of)  # every sample back, under its (sanitized) relative name
+    for key, text in got.items():  # byte-exact: the gt.txt content minus its final newline
+        assert gt_of[key].read_bytes() == text.encode("utf-8") + b"\n"
+    assert "book/0002/line_1" in got and "book/0001/010000" in got
+
+
+def test_export_reverse_round_trip(gt_folder, tmp_path: Path) -> None:
+    src = gt_folder()
+    rep = convert_folder(src, tmp_path / "shards", shuffle=False)
+    res = export_shards(rep.shards["train"], tmp_path / "back")
+    assert res == {"written": len(GT_TEXTS), "skipped": {}}
+    pairs_in, _ = find_pairs(src)
+    pairs_out, problems = find_pairs(tmp_path / "back")
+    assert not any(problems.values())
+    by_key = {sanitize_key(stem): (img, gt) for stem, img, gt in pairs_in}
+    assert len(pairs_out) == len(pairs_in)
+    for stem, img, gt in pairs_out:
+        src_img, src_gt = by_key[stem]
+        assert img.read_bytes() == src_img.read_bytes()  # grayscale PNGs are stored unchanged
+        assert gt.read_bytes() == src_gt.read_bytes()
+
+
+def test_bad_files_are_skipped_counted_and_listed(tmp_path: Path, render) -> None:
+    src = tmp_path / "in"
+    (src / "sub").mkdir(parents=True)
+    good = png_bytes(render("good"))
+    for i in range(3):
+        (src / f"ok{i}.png").write_bytes(good)
+        (src / f"ok{i}.gt.txt").write_text(f"good line {i}\n", encoding="utf-8")
+    (src / "sub" / "broken.png").write_bytes(b"not a png at all")
+    (src / "sub" / "broken.gt.txt").write_text("broken image\n", encoding="utf-8")
+    (src / "notext.png").write_bytes(good)
+    (src / "empty.png").write_bytes(good)
+    (src / "empty.gt.txt").write_text(" \n", encoding="utf-8")
+    (src / "latin1.png").write_bytes(good)
+    (src / "latin1.gt.txt").write_bytes(b"caf\xe9\n")
+    (src / "orphan.gt.txt").write_text("no image\n", encoding="utf-8")
+    (src / "rgb.png").write_bytes(png_bytes(np.dstack([render("rgb")] * 3), mode="RGB"))
+    (src / "rgb.gt.txt").write_text("rgb image\n", encoding="utf-8")
+    (src / "photo.jpg").write_bytes(png_bytes(render("jpeg"), fmt="JPEG"))
+    (src / "photo.gt.txt").write_text("jpeg image\n", encoding="utf-8")
+    rep = convert_folder(src, tmp_path / "out", prefix="mine")
+    assert rep.written == {"mine": 5}
+    assert rep.skip_counts() == {
+        "corrupt_image": 1,
+        "missing_text": 1,
+        "empty_text": 1,
+        "bad_utf8": 1,
+        "missing_image": 1,
+    }
+    report = json.loads((tmp_path / "out" / "convert-report.json").read_text(encoding="utf-8"))
+    assert report["skipped_counts"] == rep.skip_counts()
+    assert any("broken.png" in item for item in report["skipped"]["corrupt_image"])
+    assert report["skipped"]["missing_text"] == [str(src / "notext.png")]
+    assert "mine" in report["patterns"]
+    summary = rep.summary()
+    assert "corrupt_image=1" in summary and "wrote 5 samples" in summary
+    texts = sorted(
+        t
+        for b in make_loader(rep.shards["mine"], HeightNorm(24), batch_size=8, shuffle=0, workers=0)
+        for t in b["texts"]
+    )
+    assert texts == ["good line 0", "good line 1", "good line 2", "jpeg image", "rgb image"]
+
+
+def test_split_into_train_val_test(gt_folder, tmp_path: Path) -> None:
+    texts = [f"line number {i}" for i in range(20)]
+    rep = convert_folder(
+        gt_folder(texts), tmp_path / "out", split="train=0.8,val=0.1,test=0.1", seed=1
+    )
+    assert rep.written == {"train": 16, "val": 2, "test": 2}
+    assert sorted(rep.shards) == ["test", "train", "val"]
+    seen = []
+    for split in ("train", "val", "test"):
+        loader = make_loader(rep.shards[split], HeightNorm(24), batch_size=32, shuffle=0, workers=0)
+        seen += [t for b in loader for t in b["texts"]]
+    assert sorted(seen) == sorted(texts)
+
+
+def test_sanitize_key() -> None:
+    assert sanitize_key("a/b.c/d.e f") == "a/b_c/d_e_f"
+    assert sanitize_key("../../etc/passwd") == "etc/passwd"
+    assert sanitize_key("010001") == "010001"

@@ -1,0 +1,206 @@
+"""Synthetic generator: determinism, fonts, corpora, held-out text and the prepare() cache."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from omegaconf import OmegaConf
+
+from menu.data.codec import scan_texts
+from menu.data.shards import iter_members
+from menu.data.synth import Degrade, font_chars, generate, prepare, render_line, resolve_fonts
+from menu.data.text import TextSource, builtin_corpus, load_corpus, split_corpus
+
+
+def _samples(paths: list[str]) -> list[tuple[str, bytes, bytes]]:
+    return [(s["__key__"], s["png"], s["txt"]) for s in iter_members(paths)]
+
+
+def test_render_line_deterministic(fonts) -> None:
+    a = render_line("Same seed, same pixels", fonts[0], np.random.default_rng(7))
+    b = render_line("Same seed, same pixels", fonts[0], np.random.default_rng(7))
+    c = render_line("Same seed, same pixels", fonts[0], np.random.default_rng(8))
+    assert a.dtype == np.uint8 and a.ndim == 2 and a.shape[0] >= 20
+    assert np.array_equal(a, b)
+    assert a.shape != c.shape or not np.array_equal(a, c)
+
+
+def test_render_degradations_change_image(fonts) -> None:
+    clean = Degrade(
+        size_jitter=0,
+        spacing=0,
+        skew=0,
+        rotate=0,
+        wobble=0,
+        blur=0,
+        contrast=1,
+        noise=0,
+        binarize=0,
+    )
+    img = render_line("Clean", fonts[0], np.random.default_rng(0), clean)
+    assert set(np.unique(img)) >= {0, 255}  # black ink on white paper
+    binary = render_line(
+        "Binary", fonts[0], np.random.default_rng(0), Degrade(binarize=1.0, noise=0.1)
+    )
+    assert set(np.unique(binary)) <= {0, 255}
+    inverted = render_line("Dark", fonts[0], np.random.default_rng(0), Degrade(invert=1.0))
+    assert np.median(inverted) < 128
+    with pytest.raises(ValueError, match="unknown degradation"):
+        Degrade.from_dict({"bluur": 1})
+
+
+def test_generate_deterministic_across_workers(tmp_path: Path) -> None:
+    kw = {"seed": 3, "shard_size": 10, "progress": False, "max_chars": 20, "chunk": 8}
+    one = generate(tmp_path / "w1", 24, workers=1, **kw)
+    two = generate(tmp_path / "w2", 24, workers=2, **kw)
+    assert [Path(p).name for p in one] == [
+        "train-000000.tar",
+        "train-000001.tar",
+        "train-000002.tar",
+    ]
+    a, b = _samples(one), _samples(two)
+    assert len(a) == 24 and a == b
+    assert [Path(p).read_bytes() for p in one] == [
+        Path(p).read_bytes() for p in two
+    ]  # byte-identical
+    other = _samples(generate(tmp_path / "s4", 24, workers=1, **{**kw, "seed": 4}))
+    assert [t for _, _, t in other] != [t for _, _, t in a]
+    val = _samples(generate(tmp_path / "val", 5, workers=1, prefix="val", **kw))
+    assert val[0][0] == "val_0000000" and val[0][2] != a[0][2]  # splits draw different lines
+
+
+def test_resolve_fonts(tmp_path: Path) -> None:
+    dejavu = resolve_fonts("dejavu")
+    assert len(dejavu) == 12 and all(os.path.exists(f) for f in dejavu)
+    assert len(resolve_fonts(None)) == 16
+    assert resolve_fonts("DejaVuSerif")[0].endswith("DejaVuSerif.ttf")
+    assert resolve_fonts(["DejaVuSans.ttf", dejavu[0]]) == [dejavu[0]]  # de-duplicated
+    folder = tmp_path / "myfonts" / "nested"
+    folder.mkdir(parents=True)
+    (folder / "A.ttf").write_bytes(Path(dejavu[1]).read_bytes())
+    assert resolve_fonts(str(tmp_path / "myfonts")) == [str(folder / "A.ttf")]
+    assert resolve_fonts(str(tmp_path / "myfonts" / "**" / "*.ttf")) == [str(folder / "A.ttf")]
+    with pytest.raises(FileNotFoundError):
+        resolve_fonts("NoSuchFont")
+
+
+def test_font_coverage_picks_a_font_that_has_the_glyphs(tmp_path: Path) -> None:
+    fonts = resolve_fonts(["STIXGeneralItalic", "DejaVuSerif", "DejaVuSans"])
+    assert ["ש" in font_chars(f) for f in fonts] == [False, False, True]  # Hebrew: DejaVuSans only
+    corpus = tmp_path / "he.txt"
+    corpus.write_text("שלום עולם ומלואו\n", encoding="utf-8")
+    paths = generate(
+        tmp_path / "out", 6, fonts=fonts, corpus=corpus, workers=1, progress=False, mix=0.0
+    )
+    texts = list(scan_texts(paths))
+    assert len(texts) == 6 and all(set(t) <= set("שלום עולם ומלואו") for t in texts)
+
+
+def test_corpus_sources_and_holdout(tmp_path: Path) -> None:
+    builtin = builtin_corpus()
+    assert len(builtin) > 200 and not any(line.startswith("#") for line in builtin)
+    f = tmp_path / "c.txt"
+    f.write_text("alpha beta gamma\n\ndelta epsilon\n", encoding="utf-8")
+    assert load_corpus(f) == ["alpha beta gamma", "delta epsilon"]
+    with pytest.raises(FileNotFoundError):
+        load_corpus(tmp_path / "missing.txt")
+    train, held = split_corpus(builtin, 0.1)
+    assert not set(train) & set(held) and len(train) + len(held) == len(builtin)
+    assert 0.05 < len(held) / len(builtin) < 0.15
+    src = TextSource(["one two three four five six seven"], min_chars=3, max_chars=12, mix=0.0)
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        t = src.sample(rng)
+        assert 1 <= len(t) <= 12 and t == t.strip()
+        assert set(t.split()) <= {"one", "two", "three", "four", "five", "six", "seven"}
+    mixed = TextSource(builtin, mix=1.0)
+    chars = set("".join(mixed.sample(rng) for _ in range(300)))
+    assert set("0123456789$%/:") <= chars
+
+
+def _synth_cfg(root: Path, **over) -> dict:
+    synth = {
+        "dir": str(root),
+        "seed": 0,
+        "n_train": 6,
+        "n_val": 3,
+        "n_test": 3,
+        "shard_size": 4,
+        "workers": 1,
+        "progress": False,
+        "fonts": ["DejaVuSans"],
+        "test_fonts": ["DejaVuSerif"],
+        "corpus": None,
+        "test_corpus": None,
+        "holdout_text": 0.5,
+        "min_chars": 5,
+        "max_chars": 20,
+        "mix": 0.0,
+        "degrade": {"blur": 0.5},
+    }
+    synth.update(over)
+    return {"train": None, "val": None, "test": None, "batch_size": 4, "synth": synth}
+
+
+def test_prepare_generates_once_and_caches_by_config(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    cfg = OmegaConf.create(_synth_cfg(Path("cache")))  # relative: resolved against the cwd
+    out = prepare(cfg)
+    assert cfg.train is None  # input untouched, a copy is returned
+    cache = Path(out.synth.cache_dir)
+    assert (
+        cache.is_absolute()
+        and cache.parent == tmp_path / "cache"
+        and cache.name.startswith("synth-")
+    )
+    assert out.train == str(cache / "train-{000000..000001}.tar")
+    assert out.val == str(cache / "val-000000.tar")
+    assert len(list(scan_texts(out.train))) == 6
+    # held-out text: test lines come from the other half of the corpus lines
+    _, held = split_corpus(builtin_corpus(), 0.5)
+    held_words = {w for line in held for w in line.split()}
+    test_texts = list(scan_texts(out.test))
+    assert all(set(t.split()) <= held_words for t in test_texts)
+    stamp = os.path.getmtime(cache / "manifest.json")
+    again = prepare(cfg)
+    assert again == out and os.path.getmtime(cache / "manifest.json") == stamp  # reused
+    other = prepare(OmegaConf.create(_synth_cfg(Path("cache"), seed=1)))
+    assert other.synth.cache_dir != out.synth.cache_dir
+    assert not [p for p in (tmp_path / "cache").iterdir() if p.name.startswith(".tmp")]
+
+
+def test_prepare_user_shards_resolves_and_checks(synth_shards, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(synth_shards["dir"])
+    d = {
+        "train": "train-{000000..000001}.tar",
+        "val": ["train-000000.tar"],
+        "test": "pipe:cat x.tar",
+    }
+    out = prepare(d)
+    assert out["train"] == synth_shards["pattern"]
+    assert out["val"] == [synth_shards["paths"][0]]
+    assert out["test"] == "pipe:cat x.tar"
+    with pytest.raises(FileNotFoundError, match="not found"):
+        prepare({**d, "val": "missing-000000.tar"})
+    with pytest.raises(ValueError, match=r"data\.train"):
+        prepare(OmegaConf.create({"train": "???", "val": "???", "test": "???"}))
+
+
+def test_encode_png_is_lossless_and_standard() -> None:
+    import io
+
+    from PIL import Image
+
+    from menu.data.image import decode_image, encode_png
+
+    for shape in [(1, 1), (3, 700), (57, 1)]:
+        a = np.random.default_rng(0).integers(0, 256, shape).astype(np.uint8)
+        data = encode_png(a)
+        assert np.array_equal(decode_image(data), a)
+        with Image.open(io.BytesIO(data)) as im:
+            assert im.format == "PNG" and im.mode == "L" and im.size == shape[::-1]
+    with pytest.raises(ValueError):
+        encode_png(np.zeros((0, 3), np.uint8))

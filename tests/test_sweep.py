@@ -1,0 +1,96 @@
+"""Sweeps from the command line: multirun, parallel jobs, failures, restart, DDP, the table."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from tiny import tiny_overrides, write_digits_corpus
+
+from menu.record import read_result
+from menu.table import load_runs
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    root = tmp_path_factory.mktemp("sweep")
+    corpus = write_digits_corpus(root / "digits.txt")
+    overrides = [*tiny_overrides(root / "data", corpus), "budget.max_epochs=2"]
+    return root, overrides
+
+
+def menu_train(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    cmd = [sys.executable, "-m", "menu.cli.train", *args]
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{cmd} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    return proc
+
+
+def test_parallel_2x2_sweep_tables_and_restart(tiny, tmp_path):
+    root, overrides = tiny
+    args = [
+        "-m", *overrides, "name=grid", "conv=vgg,resnet", "reduce=sum,max",
+        "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", f"hydra.sweep.dir={tmp_path}/grid",
+    ]  # fmt: skip
+    proc = menu_train(*args, cwd=root)
+    runs = sorted((tmp_path / "grid").glob("*/result.json"))
+    assert len(runs) == 4
+    records = [json.loads(p.read_text()) for p in runs]
+    assert {r["status"] for r in records} == {"ok"}
+    assert {(r["choices"]["conv"], r["choices"]["reduce"]) for r in records} == {
+        ("vgg", "sum"), ("vgg", "max"), ("resnet", "sum"), ("resnet", "max")
+    }  # fmt: skip
+    for p in runs:  # every run directory describes itself
+        assert (p.parent / ".hydra" / "config.yaml").exists()
+    # the Hydra callback aggregated the sweep at the end
+    table = tmp_path / "grid" / "table"
+    for name in ("runs.csv", "runs.md", "runs.tex", "pivot.md", "heatmap.png", "pareto.png"):
+        assert (table / name).exists(), name
+    assert "test CER over" in proc.stdout + proc.stderr
+    assert len(load_runs([tmp_path / "grid"])) == 4
+    # restarting the finished sweep skips every run
+    before = {p: p.stat().st_mtime_ns for p in runs}
+    menu_train(*args, cwd=root)
+    assert {p: p.stat().st_mtime_ns for p in runs} == before
+
+
+def test_a_failing_combination_does_not_stop_the_sweep(tiny, tmp_path):
+    root, overrides = tiny
+    # ConvHead takes no `bidirectional`: the seq=none job fails when the model is built.
+    menu_train(
+        "-m", *overrides, "seq=lstm,none", "++seq.bidirectional=true",
+        f"hydra.sweep.dir={tmp_path}/fail",
+        cwd=root,
+    )  # fmt: skip
+    records = {
+        p.parent.name: read_result(p.parent) for p in (tmp_path / "fail").glob("*/result.json")
+    }
+    assert len(records) == 2
+    failed = [r for r in records.values() if r["status"] == "failed"]
+    assert len(failed) == 1 and "bidirectional" in failed[0]["error"]
+    assert [r["status"] for r in records.values() if r is not failed[0]] == ["ok"]
+    from menu.table import aggregate
+
+    result = aggregate([tmp_path / "fail"], quiet=True)
+    assert "bidirectional" in result["report"]
+
+
+def test_ddp_on_cpu_with_two_processes(tiny, tmp_path):
+    root, overrides = tiny
+    menu_train(
+        *overrides, "trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2",
+        f"hydra.run.dir={tmp_path}/ddp",
+        cwd=root,
+    )  # fmt: skip
+    record = read_result(tmp_path / "ddp")
+    assert record["status"] == "ok", record.get("error")
+    assert record["world_size"] == 2
+    assert record["steps"] == 2 * 16  # 256 lines / (8 per batch x 2 ranks) per epoch
+    assert record["val_cer"] is not None
+    assert record["test_lines"] == 32  # the test set is evaluated whole, on one device
