@@ -61,6 +61,8 @@ def evaluate(
     seconds = 0.0
     for batch in loader:
         skipped.update(batch.get("skipped") or {})
+        if not batch["keys"]:
+            continue
         t0 = time.perf_counter()
         hyps = lit.recognize(batch["images"].to(lit.device), batch["widths"].to(lit.device))
         seconds += time.perf_counter() - t0

@@ -76,6 +76,8 @@ class LitRecognizer(pl.LightningModule):
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor | None:
         self._count_skipped("train", batch.get("skipped"))
+        if not batch["keys"]:  # a batch that only carries skip counts
+            return None
         widths = batch["widths"]
         frames = self.model.output_lengths(widths)
         keep, targets = [], []
@@ -130,6 +132,8 @@ class LitRecognizer(pl.LightningModule):
 
     def _eval_step(self, split: str, batch: dict) -> None:
         self._count_skipped(split, batch.get("skipped"))
+        if not batch["keys"]:  # a batch that only carries skip counts
+            return
         t0 = time.perf_counter()
         hyps = self.recognize(batch["images"], batch["widths"])
         if split == "test":

@@ -17,6 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
 from pytorch_lightning.loggers import CSVLogger, TensorBoardLogger
 
+from menu.budget import CpuBudget
 from menu.data.codec import Codec, scan_texts
 from menu.data.loader import make_loader
 from menu.data.synth import prepare
@@ -59,6 +60,8 @@ def loaders(
         "batch_size": int(data.batch_size),
         "workers": int(data.workers),
         "max_width": int(data.max_width),
+        "min_width": int(data.get("min_width", 4)),
+        "nfc": bool(data.get("nfc", True)),
         "seed": int(cfg.seed),
     }
     return {
@@ -95,6 +98,8 @@ def make_trainer(cfg: DictConfig, run_dir: Path, max_seconds: float | None) -> p
         ),
         LearningRateMonitor(logging_interval="step"),
     ]
+    if budget.get("max_cpu_seconds"):
+        callbacks.append(CpuBudget(float(budget.max_cpu_seconds)))
     if cfg.early_stopping.get("patience") is not None:
         callbacks.append(
             EarlyStopping(monitor="val_cer", mode="min", patience=int(cfg.early_stopping.patience))

@@ -225,7 +225,7 @@ def test_only_bad_samples_still_reported(tmp_path: Path) -> None:
         _add(tar, "a.txt", b"text")
         _add(tar, "b.txt", b"no image")
     batches = list(make_loader(str(path), HeightNorm(24), batch_size=4, shuffle=0, workers=0))
-    assert len(batches) == 1 and batches[0]["images"].shape[0] == 0
+    assert len(batches) == 1 and tuple(batches[0]["images"].shape) == (0, 1, 24, 1)
     assert batches[0]["skipped"] == {"corrupt_image": 1, "missing_image": 1}
     with pytest.warns(UserWarning, match="produced no batch"):
         quiet = make_loader(

@@ -161,3 +161,44 @@ def test_failed_run_records_the_error(tmp_path):
         run(cfg, tmp_path / "run")
     record = read_result(tmp_path / "run")
     assert record["status"] == "failed" and "missing" in record["error"]
+
+
+def test_bad_samples_are_counted_in_the_record(tiny, tmp_path):
+    import io
+
+    import webdataset as wds
+    from PIL import Image
+
+    def png(w: int, h: int) -> bytes:
+        buf = io.BytesIO()
+        Image.new("L", (w, h), 255).save(buf, format="PNG")
+        return buf.getvalue()
+
+    bad = tmp_path / "bad-000000.tar"
+    with wds.TarWriter(str(bad)) as sink:
+        sink.write({"__key__": "corrupt", "png": b"\x89PNG broken", "txt": b"123"})
+        sink.write({"__key__": "notext", "png": png(60, 30)})
+        sink.write({"__key__": "latin1", "png": png(60, 30), "txt": "caf\xe9".encode("latin-1")})
+        sink.write({"__key__": "dot", "png": png(1, 1), "txt": b"1"})
+        sink.write({"__key__": "huge", "png": png(20000, 30), "txt": b"12"})
+    data = tiny["record"]["data"]
+    overrides = [
+        *tiny["overrides"],
+        "budget.max_epochs=1",
+        f"data.train=['{data['train']}','{bad}']",
+        f"data.val='{data['val']}'",
+        f"data.test='{data['test']}'",
+    ]
+    record = run(compose(overrides), tmp_path / "run")
+    assert record["status"] == "ok"
+    assert record["skipped"]["train"] == {
+        "corrupt_image": 1, "missing_text": 1, "bad_utf8": 1, "too_small": 1, "too_wide": 1
+    }  # fmt: skip
+
+
+def test_cpu_budget_stops_training(tiny, tmp_path):
+    overrides = [*tiny["overrides"], "budget.max_epochs=100", "budget.max_cpu_seconds=3"]
+    record = run(compose(overrides), tmp_path / "run")
+    assert record["status"] == "ok"
+    assert 0 < record["steps"] < 100 * 32
+    assert record["budget"]["max_cpu_seconds"] == 3

@@ -18,7 +18,7 @@ Each batch is a dict::
 The last partial batch is kept (``drop_last=False``, right for evaluation). Skip counts
 that occur after a worker's last batch are added to that last batch, so the sum of
 ``skipped`` over an epoch is exact. A worker that saw only bad samples yields one
-*empty* batch (B = 0, ``images`` 0 x 1 x 1 x 1) that only carries ``skipped``; consumers
+*empty* batch (B = 0, ``images`` 0 x 1 x H x 1) that only carries ``skipped``; consumers
 must skip batches with ``len(batch["keys"]) == 0`` (``empty_batches=False`` turns this
 off; the counts are then only logged as a warning).
 """
@@ -51,11 +51,11 @@ def _dist_info() -> tuple[int, int]:
     return 0, 1
 
 
-def collate(samples: Sequence[dict[str, Any]]) -> dict[str, Any]:
+def collate(samples: Sequence[dict[str, Any]], empty_height: int = 1) -> dict[str, Any]:
     """Pad samples (dicts: ``image`` HxW float32, ``text``, ``key``, ``url``) into a batch."""
     hs = [s["image"].shape[0] for s in samples]
     ws = [s["image"].shape[1] for s in samples]
-    out = np.zeros((len(samples), 1, max(hs, default=1), max(ws, default=1)), np.float32)
+    out = np.zeros((len(samples), 1, max(hs, default=empty_height), max(ws, default=1)), np.float32)
     for i, s in enumerate(samples):
         out[i, 0, : hs[i], : ws[i]] = s["image"]
     return {
@@ -279,7 +279,7 @@ class LineDataset(IterableDataset):
             yield pending
         elif skipped:
             if self.empty_batches:
-                empty = collate([])
+                empty = collate([], empty_height=getattr(self.norm, "height", None) or 1)
                 empty["skipped"] = take()
                 yield empty
             else:

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Study "axes": one axis at a time around the conv_bilstm preset, every option of every
+# axis, 3 seeds, 120 CPU-seconds of training per run, 2 runs in parallel (1 thread each).
+# About an hour on 2 cores. Run from the repository root:  bash experiments/axes/run.sh
+# A rerun skips the runs that finished; the table is rebuilt from every result.json.
+set -euo pipefail
+train() { menu-train experiment=conv_bilstm sweep=axes hydra.sweep.dir=multirun/axes seed=1,2,3 "$@"; }
+train                                  # the centre: height / vgg / none / sum / lstm
+train norm=none,word,line,center
+train conv=none,resnet,fmp,unet
+train scale=interp,transposed
+train reduce=max,concat,lstm
+train seq=none
+menu-table multirun/axes --out experiments/axes/table --quiet
