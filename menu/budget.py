@@ -31,8 +31,8 @@ class CpuBudget(pl.Callback):
     def on_validation_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._pause()
 
-    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if trainer.training:
+    def on_train_batch_start(self, trainer: pl.Trainer, *args: Any) -> None:
+        if self._start is None:  # first batch after a validation
             self._start = time.process_time()
 
     def on_train_batch_end(self, trainer: pl.Trainer, *args: Any) -> None:

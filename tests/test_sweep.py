@@ -94,3 +94,17 @@ def test_ddp_on_cpu_with_two_processes(tiny, tmp_path):
     assert record["steps"] == 2 * 16  # 256 lines / (8 per batch x 2 ranks) per epoch
     assert record["val_cer"] is not None
     assert record["test_lines"] == 32  # the test set is evaluated whole, on one device
+
+
+def test_submitit_launcher_runs_the_sweep(tiny, tmp_path):
+    """The cluster path (submitit), run with its local executor instead of SLURM."""
+    pytest.importorskip("hydra_plugins.hydra_submitit_launcher")
+    root, overrides = tiny
+    menu_train(
+        "-m", *overrides, "budget.max_epochs=1", "reduce=sum,max",
+        "hydra/launcher=submitit_local", f"hydra.sweep.dir={tmp_path}/sub",
+        cwd=root,
+    )  # fmt: skip
+    records = [read_result(p.parent) for p in (tmp_path / "sub").glob("*/result.json")]
+    assert sorted(r["choices"]["reduce"] for r in records) == ["max", "sum"]
+    assert {r["status"] for r in records} == {"ok"}

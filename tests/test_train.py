@@ -197,8 +197,23 @@ def test_bad_samples_are_counted_in_the_record(tiny, tmp_path):
 
 
 def test_cpu_budget_stops_training(tiny, tmp_path):
-    overrides = [*tiny["overrides"], "budget.max_epochs=100", "budget.max_cpu_seconds=3"]
+    overrides = [
+        *tiny["overrides"],
+        "budget.max_epochs=100",
+        "budget.max_cpu_seconds=3",
+        "budget.val_every_steps=10",  # the budget must hold across validations
+    ]
     record = run(compose(overrides), tmp_path / "run")
     assert record["status"] == "ok"
     assert 0 < record["steps"] < 100 * 32
+    assert record["epochs"] < 50
     assert record["budget"]["max_cpu_seconds"] == 3
+
+
+def test_beam_search_decoding(tiny):
+    lit = load_checkpoint(tiny["record"]["best_checkpoint"])
+    greedy = evaluate(lit, tiny["record"]["data"]["test"])
+    lit.cfg.decode.beam = 8
+    beam = evaluate(lit, tiny["record"]["data"]["test"])
+    assert beam["n"] == greedy["n"]
+    assert beam["cer"] <= greedy["cer"] + 0.02

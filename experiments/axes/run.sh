@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Study "axes": one axis at a time around the conv_bilstm preset, every option of every
-# axis, 3 seeds, 120 CPU-seconds of training per run, 2 runs in parallel (1 thread each).
+# axis, 3 seeds, 150 CPU-seconds of training per run, 2 runs in parallel (1 thread each).
 # About an hour on 2 cores. Run from the repository root:  bash experiments/axes/run.sh
 # A rerun skips the runs that finished; the table is rebuilt from every result.json.
 set -euo pipefail

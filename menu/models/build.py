@@ -107,9 +107,12 @@ class Recognizer(nn.Module):
 
 
 def _choice(cfg: DictConfig, group: str) -> str:
-    """The option name of a group, for error messages ('vgg', or the target class)."""
-    node = cfg.get(group)
-    return str(node.get("_target_", group)).rsplit(".", 1)[-1] if node is not None else "?"
+    """The option name of a group for error messages: the recorded choice, else the YAML
+    file with the same ``_target_``."""
+    from menu.record import infer_choices
+
+    choices = cfg.get("choices") or infer_choices(cfg)
+    return str(choices.get(group, "?"))
 
 
 def build_model(cfg: DictConfig, num_classes: int) -> Recognizer:

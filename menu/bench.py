@@ -1,0 +1,1349 @@
+"""Performance benchmarks of the framework (the library behind ``scripts/bench.py``).
+
+Every measurement is a function returning plain dicts, so tests can call them with tiny
+sizes. Throughputs are steady-state rates: warm-up steps/passes are run and not timed,
+and repeated measurements are summarized by :func:`stats` (median, min, max).
+
+* :func:`matmul_peak` -- float32 ``torch.mm`` GFLOP/s, the reference "peak".
+* :func:`framework_train` -- lines/s of ``menu.train.run`` (the menu-train path: same
+  config, loaders, LitRecognizer, Lightning Trainer), timed by a callback between the end
+  of the last warm-up step and the end of the last step (data loading in the process,
+  optimizer, logging and callbacks included; the test pass after training excluded).
+* :func:`bare_train` -- the same model, batches (same loader and seed), loss, gradient
+  clipping, Adam and schedule in a plain PyTorch loop; optionally ``torch.compile``.
+* :func:`step_flops` -- FLOPs of one training step (``FlopCounterMode``).
+* :func:`data_throughput` -- decode + normalize + batch lines/s per normalizer.
+* :func:`infer_throughput` -- ``load_checkpoint`` + ``menu.infer.evaluate`` lines/s.
+* :func:`synth_throughput` -- ``menu.data.synth.generate`` lines/s.
+* :func:`preset_memory` -- peak RSS of a preset's training in a fresh subprocess.
+* :func:`tesseract_compare` -- tesseract ``--psm 7`` vs a menu checkpoint on the same PNGs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import math
+import os
+import platform
+import re
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import unicodedata
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+import menu.train as menu_train
+from menu.config import compose, options
+from menu.models import ctc_min_length
+
+#: Marker of the result line a worker subprocess prints on stdout.
+RESULT_MARK = "MENU_BENCH_RESULT "
+#: Lines in the shuffle buffer before the first training batch (conf/data/*.yaml).
+PRESETS = ("lstm_plain", "conv_bilstm", "crnn")
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def stats(values: Sequence[float], digits: int = 4) -> dict[str, Any]:
+    """Median, min, max and every value (rounded) of repeated measurements."""
+    vals = [float(v) for v in values]
+    if not vals:
+        return {"median": None, "min": None, "max": None, "runs": []}
+    r = lambda v: float(f"{v:.{digits}g}")  # noqa: E731
+    return {
+        "median": r(statistics.median(vals)),
+        "min": r(min(vals)),
+        "max": r(max(vals)),
+        "runs": [r(v) for v in vals],
+    }
+
+
+def cores() -> int:
+    """CPU cores this process may use."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def maxrss_mb() -> float:
+    """Peak resident set size of this process so far, in MiB (Linux: ru_maxrss is KiB)."""
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return rss / (1024 * 1024) if sys.platform == "darwin" else rss / 1024
+
+
+def cpu_model() -> str:
+    """CPU model name (lscpu, else /proc/cpuinfo, else platform)."""
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10).stdout
+        m = re.search(r"^Model name:\s*(.+)$", out, re.M)
+        if m:
+            return m.group(1).strip()
+    with contextlib.suppress(OSError):
+        m = re.search(r"^model name\s*:\s*(.+)$", Path("/proc/cpuinfo").read_text(), re.M)
+        if m:
+            return m.group(1).strip()
+    return platform.processor() or platform.machine()
+
+
+def other_training_jobs() -> list[str]:
+    """Command lines of other menu-train processes (their load invalidates timings)."""
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        out = subprocess.run(
+            ["pgrep", "-af", "menu-train"], capture_output=True, text=True, timeout=10
+        ).stdout
+        return [line for line in out.splitlines() if str(os.getpid()) not in line.split()[:1]]
+    return []
+
+
+def machine_info(threads: int) -> dict[str, Any]:
+    """The machine, software versions and the load at the start."""
+    from menu.record import git_sha
+
+    info: dict[str, Any] = {
+        "cpu_model": cpu_model(),
+        "cores": cores(),
+        "torch_threads": threads,
+        "torch": torch.__version__,
+        "pytorch_lightning": pl.__version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "mkldnn": bool(torch.backends.mkldnn.is_available()),
+        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        "git_sha": git_sha(),
+        "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "load_average_1min": round(os.getloadavg()[0], 2),
+        "other_menu_train_jobs": len(other_training_jobs()),
+    }
+    return info
+
+
+@contextlib.contextmanager
+def quiet() -> Iterator[None]:
+    """Silence Lightning's info messages and warnings while measuring."""
+    names = (
+        "pytorch_lightning",
+        "lightning.pytorch",
+        "lightning.fabric",
+        "lightning",
+        "torch._dynamo",
+        "torch._inductor",
+    )
+    loggers = [logging.getLogger(n) for n in names]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        for lg, level in zip(loggers, levels, strict=True):
+            lg.setLevel(level)
+
+
+@contextlib.contextmanager
+def nondeterministic() -> Iterator[None]:
+    """Default (non-deterministic) algorithms, as ``menu-eval``/``menu-predict`` run; the
+    Lightning Trainer of a training run leaves ``torch.use_deterministic_algorithms`` on."""
+    before = torch.are_deterministic_algorithms_enabled()
+    torch.use_deterministic_algorithms(False)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(before)
+
+
+def _sync(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+# --------------------------------------------------------------------------- config + data
+
+
+def train_lines_needed(batch_size: int, steps: int, shuffle: int) -> int:
+    """Training lines so that ``steps`` batches stay in one epoch and the shuffle buffer keeps
+    decoding one new line per line consumed (steady state), rounded up to 100s."""
+    need = shuffle + batch_size * (steps + 2)
+    return max(1600, int(math.ceil(need / 100.0) * 100))
+
+
+def bench_overrides(
+    preset: str,
+    *,
+    data_dir: str | os.PathLike,
+    steps: int,
+    threads: int,
+    channels_last: bool | None = None,
+    n_train: int = 1600,
+    n_val: int = 32,
+    n_test: int = 128,
+    device: str = "cpu",
+    extra: Sequence[str] = (),
+) -> list[str]:
+    """Hydra overrides of a benchmark training run of ``preset`` on synthetic data."""
+    out = [
+        f"experiment={preset}",
+        f"threads={threads}",
+        "data.workers=0",
+        f"data.synth.dir={Path(data_dir).resolve()}",
+        f"data.synth.n_train={n_train}",
+        f"data.synth.n_val={n_val}",
+        f"data.synth.n_test={n_test}",
+        "data.synth.progress=false",
+        f"budget.max_steps={steps}",
+        # no validation inside the timed steps; and EarlyStopping would fail at the end of a
+        # training cut short by max_steps before any validation (val_cer not logged yet)
+        "early_stopping.patience=null",
+        "trainer.enable_progress_bar=false",
+    ]
+    if device.startswith("cuda"):
+        out.insert(1, "trainer=gpu")
+    if channels_last is not None:
+        out.append(f"channels_last={str(bool(channels_last)).lower()}")
+    return [*out, *extra]
+
+
+def prepare_data(cfg: DictConfig) -> DictConfig:
+    """Generate (once, cached) or find the config's synthetic shards."""
+    from menu.data.synth import prepare
+
+    return prepare(cfg.data)
+
+
+# --------------------------------------------------------------------------- matmul peak
+
+
+def matmul_peak(
+    n: int = 2048, repeats: int = 5, device: str = "cpu", dtype: torch.dtype = torch.float32
+) -> dict[str, Any]:
+    """GFLOP/s of ``torch.mm`` of two n x n matrices (2 n^3 FLOPs each), after one warm-up."""
+    gen = torch.Generator().manual_seed(0)
+    a = torch.randn(n, n, generator=gen, dtype=dtype).to(device)
+    b = torch.randn(n, n, generator=gen, dtype=dtype).to(device)
+    c = torch.mm(a, b)
+    inner = 1 if device == "cpu" else 20
+    rates = []
+    for _ in range(max(1, repeats)):
+        _sync(device)
+        t0 = time.perf_counter()
+        for _ in range(inner):
+            torch.mm(a, b, out=c)
+        _sync(device)
+        rates.append(inner * 2 * n**3 / (time.perf_counter() - t0) / 1e9)
+    return {"n": n, "dtype": str(dtype).replace("torch.", ""), "gflops": stats(rates)}
+
+
+# --------------------------------------------------------------------------- training
+
+
+class StepTimer(pl.Callback):
+    """Wall-clock time, lines trained and batch shape at the end of every training step."""
+
+    def __init__(self, device: str = "cpu") -> None:
+        self.device = device
+        self.times: list[float] = []
+        self.lines: list[int] = []
+        self.shapes: list[tuple[int, int]] = []
+        self.maxrss_mb: float | None = None
+
+    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: Any, *args: Any) -> None:
+        _sync(self.device)
+        batch = args[1]
+        self.times.append(time.perf_counter())
+        self.lines.append(int(pl_module.train_lines))
+        self.shapes.append((len(batch["keys"]), int(batch["images"].shape[-1])))
+
+    def on_train_end(self, trainer: pl.Trainer, pl_module: Any) -> None:
+        self.maxrss_mb = maxrss_mb()
+
+
+def _rate(times: list[float], lines: list[int], warmup: int) -> dict[str, Any]:
+    """Steady-state rate between the end of step ``warmup`` and the end of the last step."""
+    if len(times) <= warmup or warmup < 1:
+        raise ValueError(f"need more than {warmup} steps (and warmup >= 1), got {len(times)}")
+    seconds = times[-1] - times[warmup - 1]
+    n = lines[-1] - lines[warmup - 1]
+    return {
+        "lines_per_s": n / max(seconds, 1e-9),
+        "seconds": seconds,
+        "lines": n,
+        "timed_steps": len(times) - warmup,
+    }
+
+
+@contextlib.contextmanager
+def _extra_callbacks(*callbacks: pl.Callback) -> Iterator[None]:
+    """Add callbacks to the Trainer that ``menu.train.fit`` builds (and nothing else)."""
+    original = menu_train.make_trainer
+
+    def make_trainer(*args: Any, **kwargs: Any) -> pl.Trainer:
+        trainer = original(*args, **kwargs)
+        trainer.callbacks.extend(callbacks)
+        return trainer
+
+    menu_train.make_trainer = make_trainer
+    try:
+        yield
+    finally:
+        menu_train.make_trainer = original
+
+
+def framework_train(
+    cfg: DictConfig, run_dir: str | os.PathLike, warmup: int, device: str = "cpu"
+) -> dict[str, Any]:
+    """Train with ``menu.train.run`` (exactly what ``menu-train`` runs) for
+    ``cfg.budget.max_steps`` steps; the steady-state rate after ``warmup`` steps."""
+    timer = StepTimer(device)
+    with _extra_callbacks(timer), quiet():
+        record = menu_train.run(cfg, run_dir, force=True)
+    out = _rate(timer.times, timer.lines, warmup)
+    out |= {
+        "steps": len(timer.times),
+        "shapes": timer.shapes[warmup:],
+        "maxrss_mb": timer.maxrss_mb,
+        "record_train_lines_per_s": record.get("train_lines_per_s"),
+        "params": record.get("params"),
+        "checkpoint": record.get("best_checkpoint"),
+    }
+    return out
+
+
+def _targets(batch: dict, codec: Any, frames: torch.Tensor) -> tuple[list[int], list[list[int]]]:
+    """Indices and label ids of the trainable lines (as ``LitRecognizer.training_step``)."""
+    keep, targets = [], []
+    for i, text in enumerate(batch["texts"]):
+        if codec.unknown(text):
+            continue
+        ids = codec.encode(text)
+        if ctc_min_length(ids) > int(frames[i]):
+            continue
+        keep.append(i)
+        targets.append(ids)
+    return keep, targets
+
+
+def _plain_cfg(cfg: DictConfig, data: DictConfig) -> dict:
+    plain = OmegaConf.to_container(cfg, resolve=True)
+    plain["data"] = OmegaConf.to_container(data, resolve=True)
+    return plain
+
+
+def bare_train(
+    cfg: DictConfig,
+    warmup: int,
+    *,
+    device: str = "cpu",
+    compile: bool = False,
+    flops: bool = True,
+) -> dict[str, Any]:
+    """The same training in a plain PyTorch loop: the model, batches (the same train loader
+    and seed as ``menu.train.fit``), CTC loss, gradient clipping, Adam and LR schedule, for
+    ``cfg.budget.max_steps`` steps. With ``flops`` also the FLOPs of one step (the first
+    timed batch) and the padded line-columns of every timed batch."""
+    from menu.lit import LitRecognizer
+
+    pl.seed_everything(int(cfg.seed), verbose=False)
+    menu_train.set_threads(cfg.get("threads"))
+    torch.use_deterministic_algorithms(bool(cfg.deterministic) and device == "cpu")
+    data = prepare_data(cfg)
+    codec, _ = menu_train.build_codec(data)
+    norm = instantiate(cfg.norm)
+    loader = menu_train.loaders(cfg, data, norm)["train"]
+    lit = LitRecognizer(_plain_cfg(cfg, data), codec.to_dict())
+    model = lit.model.to(device).train()
+    opt_cfg = lit.configure_optimizers()
+    optimizer, schedule = opt_cfg["optimizer"], opt_cfg["lr_scheduler"]["scheduler"]
+    clip = cfg.optim.get("grad_clip")
+    ctc = torch.nn.CTCLoss(blank=0, zero_infinity=bool(cfg.loss.zero_infinity))
+    mixed = device.startswith("cuda") and "16" in str(cfg.trainer.get("precision", "32"))
+    scaler = torch.amp.GradScaler("cuda", enabled=mixed)
+    forward: Callable[..., torch.Tensor] = model
+    t_compile = None
+    if compile:
+        forward = torch.compile(model, dynamic=True)
+
+    def step(batch: dict) -> tuple[int, torch.Tensor | None]:
+        widths = batch["widths"]
+        frames = model.output_lengths(widths)
+        keep, targets = _targets(batch, codec, frames)
+        if not keep:
+            return 0, None
+        index = torch.tensor(keep)
+        images = batch["images"].index_select(0, index)
+        widths, frames = widths[index], frames[index]
+        images = images[..., : int(widths.max())].to(device, non_blocking=True)
+        widths = widths.to(device)
+        with torch.autocast("cuda", dtype=torch.float16, enabled=mixed):
+            scores = forward(images, widths)
+        log_probs = scores.float().log_softmax(1).permute(2, 0, 1)
+        loss = ctc(
+            log_probs,
+            torch.tensor([i for t in targets for i in t], dtype=torch.long, device=device),
+            frames.clamp(max=scores.shape[2]).to(device),
+            torch.tensor([len(t) for t in targets], device=device),
+        )
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        if clip:
+            scaler.unscale_(optimizer)
+            torch.nn.utils.clip_grad_norm_(model.parameters(), float(clip))
+        scaler.step(optimizer)
+        scaler.update()
+        schedule.step()
+        return len(keep), loss
+
+    steps = int(cfg.budget.max_steps)
+    times: list[float] = []
+    lines: list[int] = []
+    shapes: list[tuple[int, int]] = []
+    first_timed: dict | None = None
+    total = 0
+    t_start = time.perf_counter()
+    for i, batch in enumerate(loader):
+        if i >= steps:
+            break
+        if not batch["keys"]:
+            continue
+        if i == warmup:
+            first_timed = batch
+        n, _ = step(batch)
+        _sync(device)
+        total += n
+        times.append(time.perf_counter())
+        lines.append(total)
+        shapes.append((len(batch["keys"]), int(batch["images"].shape[-1])))
+        if compile and i == 0:
+            t_compile = times[-1] - t_start
+    out = _rate(times, lines, warmup)
+    out |= {"steps": len(times), "shapes": shapes[warmup:], "params": model.num_params}
+    if compile:
+        out["first_step_seconds"] = t_compile
+    if flops and first_timed is not None:
+        out["step_flops"] = step_flops(model, ctc, codec, first_timed, device=device)
+    return out
+
+
+def step_flops(
+    model: torch.nn.Module, ctc: torch.nn.Module, codec: Any, batch: dict, device: str = "cpu"
+) -> dict[str, Any]:
+    """FLOPs of one training step (forward, CTC loss, backward) on ``batch``, counted by
+    ``torch.utils.flop_counter.FlopCounterMode`` (matmuls, convolutions and the LSTM's
+    matmuls; elementwise ops and the optimizer are not counted), and per padded line-column
+    (B x W of the padded batch) to scale the count to other batches."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    widths = batch["widths"]
+    frames = model.output_lengths(widths)
+    keep, targets = _targets(batch, codec, frames)
+    index = torch.tensor(keep)
+    images = batch["images"].index_select(0, index)
+    widths, frames = widths[index], frames[index]
+    images = images[..., : int(widths.max())].to(device)
+    with FlopCounterMode(display=False) as counter:
+        scores = model(images, widths.to(device))
+        log_probs = scores.float().log_softmax(1).permute(2, 0, 1)
+        loss = ctc(
+            log_probs,
+            torch.tensor([i for t in targets for i in t], dtype=torch.long, device=device),
+            frames.clamp(max=scores.shape[2]).to(device),
+            torch.tensor([len(t) for t in targets], device=device),
+        )
+        loss.backward()
+    model.zero_grad(set_to_none=True)
+    total = int(counter.get_total_flops())
+    by_op = {str(k): int(v) for k, v in counter.get_flop_counts().get("Global", {}).items()}
+    columns = int(images.shape[0] * images.shape[-1])
+    return {
+        "flops": total,
+        "by_op": by_op,
+        "batch": [int(images.shape[0]), int(images.shape[-1])],
+        "flops_per_line_column": total / max(1, columns),
+    }
+
+
+def achieved_gflops(
+    rate: dict[str, Any], flops_per_column: float, peak_gflops: float | None
+) -> dict[str, Any]:
+    """GFLOP/s of a timed run: FLOPs per padded line-column x the timed batches' columns."""
+    columns = sum(b * w for b, w in rate["shapes"])
+    gflops = flops_per_column * columns / max(rate["seconds"], 1e-9) / 1e9
+    return {
+        "gflops": gflops,
+        "fraction_of_matmul_peak": gflops / peak_gflops if peak_gflops else None,
+    }
+
+
+def train_compare(
+    preset: str,
+    *,
+    data_dir: str | os.PathLike,
+    work_dir: str | os.PathLike,
+    steps: int,
+    warmup: int,
+    repeats: int,
+    threads: int,
+    channels_last: Sequence[bool] = (True, False),
+    device: str = "cpu",
+    compile: bool = False,
+    peak_gflops: float | None = None,
+    extra: Sequence[str] = (),
+    log: Callable[[str], None] = lambda s: None,
+) -> dict[str, Any]:
+    """Framework (``menu.train.run``) vs bare-loop lines/s of ``preset`` for each
+    ``channels_last`` setting, ``repeats`` times each (alternating which goes first),
+    plus GFLOP/s and the fraction of ``peak_gflops``. ``steps`` are timed after ``warmup``."""
+    total = warmup + steps
+    base = compose(
+        bench_overrides(preset, data_dir=data_dir, steps=total, threads=threads, extra=extra)
+    )
+    shuffle, bs = int(base.data.shuffle), int(base.data.batch_size)
+    n_train = train_lines_needed(bs, total, shuffle)
+    results: dict[str, Any] = {
+        "preset": preset,
+        "device": device,
+        "batch_size": bs,
+        "warmup_steps": warmup,
+        "timed_steps": steps,
+        "repeats": repeats,
+        "threads": threads,
+        "data_workers": int(base.data.workers),
+        "channels_last_default": bool(base.get("channels_last", False)),
+        "n_train": n_train,
+        "settings": {},
+    }
+    checkpoint = None
+    for cl in channels_last:
+        overrides = bench_overrides(
+            preset,
+            data_dir=data_dir,
+            steps=total,
+            threads=threads,
+            channels_last=cl,
+            n_train=n_train,
+            device=device,
+            extra=extra,
+        )
+        cfg = compose(overrides)
+        prepare_data(cfg)  # generate once, outside any timing
+        fw, bare, same = [], [], True
+        flops = None
+        for r in range(repeats):
+            order = ("fw", "bare") if r % 2 == 0 else ("bare", "fw")
+            for which in order:
+                if which == "fw":
+                    run_dir = tempfile.mkdtemp(prefix=f"fw-{cl}-{r}-", dir=work_dir)
+                    res = framework_train(cfg, run_dir, warmup, device=device)
+                    checkpoint = checkpoint or res["checkpoint"]
+                    fw.append(res)
+                else:
+                    res = bare_train(cfg, warmup, device=device, flops=flops is None)
+                    flops = flops or res.get("step_flops")
+                    bare.append(res)
+                log(
+                    f"  train {preset} {device} channels_last={cl} {which:4s} repeat {r + 1}: "
+                    f"{res['lines_per_s']:.1f} lines/s"
+                )
+        same = all(f["shapes"] == b["shapes"] for f in fw for b in bare)
+        fw_rate = stats([f["lines_per_s"] for f in fw])
+        bare_rate = stats([b["lines_per_s"] for b in bare])
+        setting: dict[str, Any] = {
+            "overrides": overrides,
+            "framework_lines_per_s": fw_rate,
+            "bare_lines_per_s": bare_rate,
+            "ratio_framework_to_bare": stats(
+                [f["lines_per_s"] / b["lines_per_s"] for f, b in zip(fw, bare, strict=True)]
+            ),
+            "ratio_of_medians": fw_rate["median"] / bare_rate["median"],
+            "same_batches": same,
+            "menu_train_recorded_lines_per_s": stats([f["record_train_lines_per_s"] for f in fw]),
+            "params": fw[0]["params"],
+        }
+        if flops is not None:
+            per_col = flops["flops_per_line_column"]
+            lines = fw[0]["lines"]
+            setting["step_flops"] = flops
+            setting["gflop_per_line"] = (
+                per_col * sum(b * w for b, w in fw[0]["shapes"]) / max(1, lines) / 1e9
+            )
+            setting["framework_gflops"] = stats(
+                [achieved_gflops(f, per_col, peak_gflops)["gflops"] for f in fw]
+            )
+            setting["bare_gflops"] = stats(
+                [achieved_gflops(b, per_col, peak_gflops)["gflops"] for b in bare]
+            )
+            if peak_gflops:
+                setting["framework_fraction_of_peak"] = (
+                    setting["framework_gflops"]["median"] / peak_gflops
+                )
+                setting["bare_fraction_of_peak"] = setting["bare_gflops"]["median"] / peak_gflops
+        results["settings"][f"channels_last={str(cl).lower()}"] = setting
+    if len(channels_last) == 2:
+        on = results["settings"]["channels_last=true"]["framework_lines_per_s"]["median"]
+        off = results["settings"]["channels_last=false"]["framework_lines_per_s"]["median"]
+        results["channels_last_speedup"] = on / off
+    if compile:
+        cfg = compose(
+            bench_overrides(
+                preset,
+                data_dir=data_dir,
+                steps=total,
+                threads=threads,
+                n_train=n_train,
+                device=device,
+                extra=extra,
+            )
+        )
+        try:
+            with quiet():
+                res = bare_train(cfg, warmup, device=device, compile=True, flops=False)
+            eager = results["settings"][f"channels_last={str(bool(cfg.channels_last)).lower()}"][
+                "bare_lines_per_s"
+            ]["median"]
+            results["compile"] = {
+                "bare_lines_per_s": res["lines_per_s"],
+                "eager_bare_lines_per_s": eager,
+                "speedup": res["lines_per_s"] / eager,
+                "first_step_seconds": res.get("first_step_seconds"),
+                "helps": res["lines_per_s"] > 1.02 * eager,
+            }
+        except Exception as e:  # compile needs a C++ toolchain; report, don't fail
+            results["compile"] = {"error": f"{type(e).__name__}: {e}"[:500]}
+    else:
+        results["compile"] = {"run": False}
+    results["checkpoint"] = checkpoint
+    return results
+
+
+# --------------------------------------------------------------------------- data pipeline
+
+
+def norm_configs(preset: str) -> dict[str, DictConfig]:
+    """Every normalizer option (conf/norm) as the preset would use it (its height)."""
+    return {
+        name: compose([f"experiment={preset}", f"norm={name}"]).norm for name in options("norm")
+    }
+
+
+def data_throughput(
+    urls: str | Sequence[str],
+    norms: dict[str, Any],
+    *,
+    lines: int = 256,
+    batch_size: int = 16,
+    repeats: int = 3,
+    max_width: int = 3000,
+) -> dict[str, Any]:
+    """Lines/s of decode + normalize + batch (``make_loader``, workers=0, file order) for each
+    normalizer config in ``norms``, over the first ``lines`` lines of ``urls``."""
+    from menu.data.loader import make_loader
+
+    out: dict[str, Any] = {}
+    for name, ncfg in norms.items():
+        norm = instantiate(ncfg)
+        rates = []
+        for _ in range(max(1, repeats)):
+            loader = make_loader(
+                urls, norm, batch_size=batch_size, shuffle=0, workers=0, max_width=max_width
+            )
+            n = 0
+            t0 = time.perf_counter()
+            for batch in loader:
+                n += len(batch["keys"])
+                if n >= lines:
+                    break
+            rates.append(n / max(time.perf_counter() - t0, 1e-9))
+        out[name] = {"lines": n, "lines_per_s": stats(rates)}
+    return out
+
+
+# --------------------------------------------------------------------------- inference
+
+
+def infer_throughput(
+    checkpoint: str | os.PathLike,
+    urls: str | Sequence[str],
+    *,
+    batch_sizes: Sequence[int] = (1, 16, 64),
+    repeats: int = 2,
+    device: str = "cpu",
+) -> dict[str, Any]:
+    """``menu.infer.load_checkpoint`` + ``evaluate`` on ``urls`` at each batch size: the
+    recognize-only lines/s that ``evaluate`` reports (model + decoding) and the end-to-end
+    lines/s (shard reading, decode, normalize, batch, recognize, scoring). One untimed pass
+    per batch size first (reported as ``first_pass``: new widths build new kernels)."""
+    from menu.infer import evaluate, load_checkpoint
+
+    lit = load_checkpoint(checkpoint, device=device)
+    out: dict[str, Any] = {
+        "device": device,
+        "channels_last": bool(lit.cfg.get("channels_last", False)),
+        "height": lit.cfg.norm.get("height"),
+        "batch_sizes": {},
+    }
+    with quiet(), nondeterministic():
+        for bs in batch_sizes:
+            t0 = time.perf_counter()
+            first = evaluate(lit, urls, batch_size=bs, confusions=0)
+            first_e2e = first["n"] / (time.perf_counter() - t0)
+            rec, e2e = [], []
+            for _ in range(max(1, repeats)):
+                t0 = time.perf_counter()
+                r = evaluate(lit, urls, batch_size=bs, confusions=0)
+                e2e.append(r["n"] / (time.perf_counter() - t0))
+                rec.append(r["lines_per_s"])
+            med = statistics.median(rec)
+            out["batch_sizes"][str(bs)] = {
+                "lines": r["n"],
+                "lines_per_s": stats(rec),
+                "ms_per_line": 1000.0 / med,
+                "end_to_end_lines_per_s": stats(e2e),
+                "first_pass": {"lines_per_s": first["lines_per_s"], "end_to_end": first_e2e},
+            }
+    return out
+
+
+# --------------------------------------------------------------------------- synthetic data
+
+
+def synth_throughput(
+    n: int = 500, workers: int = 2, repeats: int = 3, seed: int = 0
+) -> dict[str, Any]:
+    """``menu.data.synth.generate`` lines/s (n lines, default degradations, PNG shards on a
+    temporary disk folder; process start-up included)."""
+    from menu.data.synth import generate
+
+    rates = []
+    for _ in range(max(1, repeats)):
+        with tempfile.TemporaryDirectory() as tmp:
+            t0 = time.perf_counter()
+            generate(tmp, n, seed=seed, workers=workers, progress=False)
+            rates.append(n / (time.perf_counter() - t0))
+    return {"n": n, "workers": workers, "lines_per_s": stats(rates)}
+
+
+# --------------------------------------------------------------------------- memory
+
+
+def _worker(spec: dict[str, Any]) -> dict[str, Any]:
+    """Run in a fresh process: one preset's training via ``menu.train.run``."""
+    base = maxrss_mb()
+    cfg = compose(spec["overrides"])
+    torch.set_num_threads(int(spec["threads"]))
+    res = framework_train(cfg, spec["run_dir"], int(spec["warmup"]))
+    return {
+        "preset": spec["preset"],
+        "peak_rss_mb": res["maxrss_mb"],
+        "rss_after_imports_mb": base,
+        "lines_per_s": res["lines_per_s"],
+        "timed_steps": res["timed_steps"],
+        "params": res["params"],
+    }
+
+
+def preset_memory(
+    presets: Sequence[str],
+    *,
+    data_dir: str | os.PathLike,
+    work_dir: str | os.PathLike,
+    steps: int,
+    warmup: int,
+    threads: int,
+    timeout: float = 900,
+    extra: Sequence[str] = (),
+    log: Callable[[str], None] = lambda s: None,
+) -> dict[str, Any]:
+    """Peak RSS (``ru_maxrss`` at the end of training, MiB) of each preset's training, each in
+    its own subprocess (``python -m menu.bench --worker``), and its lines/s there."""
+    out: dict[str, Any] = {}
+    for preset in presets:
+        try:
+            probe = compose(
+                bench_overrides(preset, data_dir=data_dir, steps=1, threads=threads, extra=extra)
+            )
+            n_train = train_lines_needed(
+                int(probe.data.batch_size), warmup + steps, int(probe.data.shuffle)
+            )
+            overrides = bench_overrides(
+                preset,
+                data_dir=data_dir,
+                steps=warmup + steps,
+                threads=threads,
+                n_train=n_train,
+                extra=extra,
+            )
+            prepare_data(compose(overrides))
+        except Exception as e:  # e.g. an override that does not apply to this preset
+            out[preset] = {"error": f"{type(e).__name__}: {e}"[:2000]}
+            log(f"  memory {preset}: failed ({type(e).__name__})")
+            continue
+        spec = {
+            "preset": preset,
+            "overrides": overrides,
+            "threads": threads,
+            "warmup": warmup,
+            "run_dir": tempfile.mkdtemp(prefix=f"mem-{preset}-", dir=work_dir),
+        }
+        proc = subprocess.run(
+            [sys.executable, "-m", "menu.bench", "--worker", json.dumps(spec)],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        line = next((x for x in proc.stdout.splitlines() if x.startswith(RESULT_MARK)), None)
+        if proc.returncode != 0 or line is None:
+            out[preset] = {"error": (proc.stderr or proc.stdout)[-2000:]}
+            log(f"  memory {preset}: failed (exit {proc.returncode})")
+        else:
+            out[preset] = json.loads(line[len(RESULT_MARK) :])
+            log(
+                f"  memory {preset}: peak RSS {out[preset]['peak_rss_mb']:.0f} MiB, "
+                f"{out[preset]['lines_per_s']:.1f} lines/s"
+            )
+    return out
+
+
+# --------------------------------------------------------------------------- tesseract
+
+
+def tesseract_info(exe: str | None = None) -> dict[str, Any]:
+    """Whether tesseract is on PATH, its version and languages."""
+    exe = exe or shutil.which("tesseract")
+    if not exe:
+        return {
+            "available": False,
+            "reason": "tesseract not found on PATH (Debian/Ubuntu: apt-get install tesseract-ocr)",
+        }
+    try:
+        v = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=30)
+        langs = subprocess.run([exe, "--list-langs"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.SubprocessError) as e:
+        return {"available": False, "reason": f"{exe} does not run: {e}"}
+    version = (v.stdout or v.stderr).strip().splitlines()
+    listed = (langs.stdout or langs.stderr).strip().splitlines()
+    return {
+        "available": True,
+        "path": exe,
+        "version": version[0] if version else "?",
+        "languages": [x.strip() for x in listed if x.strip() and not x.startswith("List of")],
+    }
+
+
+def write_test_pngs(
+    urls: str | Sequence[str], out_dir: str | os.PathLike, lines: int | None = None
+) -> list[tuple[str, str, str]]:
+    """The raw line images of ``urls`` (file order) as PNG files: [(key, path, reference)].
+    Bad samples are skipped as the loader skips them."""
+    import webdataset as wds
+
+    from menu.data.image import encode_png
+    from menu.data.shards import SkipSample, decode_sample, expand_urls
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    items: list[tuple[str, str, str]] = []
+    for url in expand_urls(urls):
+        for sample in wds.tarfile_to_samples()(iter([{"url": url}])):
+            try:
+                img, text = decode_sample(sample)
+            except SkipSample:
+                continue
+            path = out_dir / f"{len(items):06d}.png"
+            path.write_bytes(encode_png(img))
+            items.append((sample["__key__"], str(path), text))
+            if lines is not None and len(items) >= lines:
+                return items
+    return items
+
+
+def _run_tesseract_list(
+    exe: str, paths: Sequence[str], list_file: Path, args: Sequence[str]
+) -> list[str]:
+    """One tesseract process over a list of images; one text per image (split on the form
+    feed tesseract puts between pages), or per-image calls if the split does not match."""
+    list_file.write_text("\n".join(paths) + "\n", encoding="utf-8")
+    env = {**os.environ, "OMP_THREAD_LIMIT": "1"}
+    proc = subprocess.run(
+        [exe, str(list_file), "stdout", *args], capture_output=True, env=env, check=False
+    )
+    texts = proc.stdout.decode("utf-8", "replace").split("\f")
+    if proc.returncode == 0 and len(texts) == len(paths):
+        return texts
+    out = []
+    for p in paths:  # pragma: no cover - fallback for odd tesseract builds
+        r = subprocess.run([exe, p, "stdout", *args], capture_output=True, env=env, check=False)
+        out.append(r.stdout.decode("utf-8", "replace"))
+    return out
+
+
+def clean_tesseract(text: str) -> str:
+    """Tesseract's output for one line minus its framing (trailing newlines/form feeds)."""
+    return text.rstrip("\n\r\f")
+
+
+def collapse_ws(text: str) -> str:
+    """Whitespace runs -> one space, no leading/trailing space (the secondary scoring)."""
+    return " ".join(text.split())
+
+
+def score(refs: Sequence[str], hyps: Sequence[str], collapse: bool = False) -> dict[str, Any]:
+    """Corpus CER/WER with ``menu.metrics.ErrorRates`` (rapidfuzz edit distance, sum of errors
+    over sum of reference characters). Both sides NFC-normalized; spaces kept as they are
+    (menu's protocol) unless ``collapse``."""
+    from menu.metrics import ErrorRates
+
+    rates = ErrorRates()
+    for ref, hyp in zip(refs, hyps, strict=True):
+        ref, hyp = unicodedata.normalize("NFC", ref), unicodedata.normalize("NFC", hyp)
+        if collapse:
+            ref, hyp = collapse_ws(ref), collapse_ws(hyp)
+        rates.add(ref, hyp)
+    return {"cer": rates.cer, "wer": rates.wer, "char_errors": rates.char_errors,
+            "ref_chars": rates.ref_chars}  # fmt: skip
+
+
+def menu_on_pngs(
+    checkpoint: str | os.PathLike, paths: Sequence[str], batch_size: int = 16
+) -> tuple[list[str], float]:
+    """A menu checkpoint's transcripts of PNG files (``menu.infer.predict``: read, normalize,
+    batch, recognize) and the wall time, after one untimed warm-up pass."""
+    from menu.infer import load_checkpoint, predict
+
+    lit = load_checkpoint(checkpoint)
+    list(predict(lit, paths[: 2 * batch_size], batch_size=batch_size))
+    t0 = time.perf_counter()
+    hyps = [text or "" for _, text, _ in predict(lit, paths, batch_size=batch_size)]
+    return hyps, time.perf_counter() - t0
+
+
+def tesseract_compare(
+    checkpoint: str | os.PathLike | None,
+    test: str | Sequence[str],
+    work_dir: str | os.PathLike,
+    *,
+    lines: int | None = None,
+    processes: int = 2,
+    lang: str = "eng",
+    psm: int = 7,
+    exe: str | None = None,
+    menu_batch_size: int = 16,
+) -> dict[str, Any]:
+    """Tesseract (``--psm 7``, ``processes`` processes with one thread each) against a menu
+    checkpoint on the same test lines written as PNG files: corpus CER/WER and lines/s.
+    When tesseract is not installed the result says so (``available: False``)."""
+    info = tesseract_info(exe)
+    out: dict[str, Any] = {
+        "tesseract": info,
+        "scoring": (
+            "corpus CER = sum of rapidfuzz Levenshtein distances / sum of reference lengths; "
+            "references and hypotheses NFC-normalized; spaces kept as they are (menu-eval's "
+            "protocol), only tesseract's line terminator (trailing newline/form feed) "
+            "stripped; *_collapsed_ws: whitespace runs -> one space and stripped on both sides"
+        ),
+    }
+    work_dir = Path(tempfile.mkdtemp(prefix="tess-", dir=work_dir))
+    items = write_test_pngs(test, work_dir / "png", lines)
+    keys, paths, refs = (list(x) for x in zip(*items, strict=True)) if items else ([], [], [])
+    out["lines"] = len(items)
+    out["test"] = test if isinstance(test, str) else list(test)
+    if checkpoint:
+        with nondeterministic():
+            hyps, seconds = menu_on_pngs(checkpoint, paths, menu_batch_size)
+        out["menu"] = {
+            "checkpoint": str(checkpoint),
+            "threads": torch.get_num_threads(),
+            "batch_size": menu_batch_size,
+            "lines_per_s": len(paths) / max(seconds, 1e-9),
+            **score(refs, hyps),
+            "cer_collapsed_ws": score(refs, hyps, collapse=True)["cer"],
+        }
+    if not info["available"]:
+        return out
+    if lang not in info.get("languages", [lang]):
+        out["tesseract"]["error"] = f"language {lang!r} not installed"
+        return out
+    args = ["--psm", str(psm), "-l", lang]
+    k = max(1, min(processes, len(paths)))
+    chunks = [paths[i::k] for i in range(k)]
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(k) as pool:
+        results = list(
+            pool.map(
+                lambda ic: _run_tesseract_list(
+                    info["path"], ic[1], work_dir / f"list-{ic[0]}.txt", args
+                ),
+                enumerate(chunks),
+            )
+        )
+    seconds = time.perf_counter() - t0
+    hyps = [""] * len(paths)
+    for i, texts in enumerate(results):
+        for j, text in enumerate(texts):
+            hyps[i + j * k] = clean_tesseract(text)
+    out["tesseract"] |= {
+        "psm": psm,
+        "lang": lang,
+        "processes": k,
+        "lines_per_s": len(paths) / max(seconds, 1e-9),
+        **score(refs, hyps),
+        "cer_collapsed_ws": score(refs, hyps, collapse=True)["cer"],
+        "examples": [
+            {"key": keys[i], "ref": refs[i], "hyp": hyps[i]} for i in range(min(3, len(hyps)))
+        ],
+    }
+    return out
+
+
+# --------------------------------------------------------------------------- the whole set
+
+
+def targets(result: dict[str, Any]) -> dict[str, Any]:
+    """Which performance targets are met."""
+    out: dict[str, Any] = {}
+    for dev, train in result.get("train", {}).items():
+        key = f"channels_last={str(train['channels_last_default']).lower()}"
+        s = train["settings"].get(key) or next(iter(train["settings"].values()))
+        ratio = s["ratio_of_medians"]
+        out[f"train_framework_vs_bare_{dev}"] = {
+            "value": round(ratio, 3),
+            "target": ">= 0.95",
+            "met": ratio >= 0.95,
+        }
+    data = result.get("data")
+    train_cpu = result.get("train", {}).get("cpu")
+    if data and train_cpu:
+        key = f"channels_last={str(train_cpu['channels_last_default']).lower()}"
+        s = train_cpu["settings"].get(key) or next(iter(train_cpu["settings"].values()))
+        consumed = s["framework_lines_per_s"]["median"]
+        for name, d in data["norms"].items():
+            x = d["lines_per_s"]["median"] / consumed
+            out[f"data_{name}_vs_training"] = {
+                "value": round(x, 2),
+                "target": ">= 5x",
+                "met": x >= 5,
+            }
+    infer = result.get("infer", {}).get("cpu")
+    if infer and result.get("preset") == "conv_bilstm":
+        for bs, d in infer["batch_sizes"].items():
+            v = d["lines_per_s"]["median"]
+            out[f"infer_cpu_bs{bs}"] = {"value": round(v, 1), "target": ">= 100", "met": v >= 100}
+    return out
+
+
+def fmt(x: Any, nd: int = 1) -> str:
+    if x is None:
+        return "-"
+    if isinstance(x, dict) and "median" in x:
+        if x["min"] == x["max"]:
+            return f"{x['median']:.{nd}f}"
+        return f"{x['median']:.{nd}f} [{x['min']:.{nd}f}-{x['max']:.{nd}f}]"
+    if isinstance(x, float):
+        return f"{x:.{nd}f}"
+    return str(x)
+
+
+def table(result: dict[str, Any]) -> str:
+    """A short human-readable summary (medians, [min-max] over repeats)."""
+    rows: list[str] = []
+    m = result.get("machine", {})
+    rows.append(
+        f"machine: {m.get('cpu_model')}, {m.get('cores')} cores, torch {m.get('torch')}, "
+        f"{m.get('torch_threads')} threads, data workers 0, load {m.get('load_average_1min')}"
+    )
+    if result.get("quick"):
+        rows.append("(--quick: few steps and lines, one repeat: indicative only)")
+    if m.get("other_menu_train_jobs") or m.get("other_menu_train_jobs_at_end"):
+        rows.append("WARNING: other menu-train jobs were running: timings are not valid")
+    for dev, mm in result.get("matmul", {}).items():
+        rows.append(f"matmul peak {dev} (fp32 mm n={mm['n']}): {fmt(mm['gflops'])} GFLOP/s")
+    for dev, t in result.get("train", {}).items():
+        rows.append(
+            f"training {t['preset']} on {dev} (batch {t['batch_size']}, {t['timed_steps']} timed "
+            f"steps after {t['warmup_steps']}, x{t['repeats']}), lines/s:"
+        )
+        for name, s in t["settings"].items():
+            default = " (default)" if name.endswith(str(t["channels_last_default"]).lower()) else ""
+            rows.append(
+                f"  {name}{default}: framework {fmt(s['framework_lines_per_s'])}, bare "
+                f"{fmt(s['bare_lines_per_s'])}, ratio {s['ratio_of_medians']:.3f}"
+                + (
+                    f", {fmt(s['framework_gflops'])} GFLOP/s = "
+                    f"{100 * s.get('framework_fraction_of_peak', 0):.1f}% of matmul peak "
+                    f"({s['gflop_per_line']:.3f} GFLOP/line)"
+                    if "framework_gflops" in s
+                    else ""
+                )
+            )
+        if "channels_last_speedup" in t:
+            rows.append(f"  channels_last speed-up (framework): {t['channels_last_speedup']:.2f}x")
+        c = t.get("compile", {})
+        if "speedup" in c:
+            rows.append(
+                f"  torch.compile bare loop: {c['bare_lines_per_s']:.1f} lines/s "
+                f"({c['speedup']:.2f}x eager, first step {c['first_step_seconds']:.0f} s)"
+            )
+        elif "error" in c:
+            rows.append(f"  torch.compile: failed ({c['error'][:80]})")
+    if "data" in result:
+        d = result["data"]
+        rows.append(f"data pipeline (decode+normalize+batch, workers 0, {d['lines']} lines):")
+        for name, v in d["norms"].items():
+            rows.append(f"  norm={name}: {fmt(v['lines_per_s'])} lines/s")
+    for dev, inf in result.get("infer", {}).items():
+        rows.append(f"inference {dev} (evaluate; recognize-only / end-to-end lines/s, ms/line):")
+        for bs, v in inf["batch_sizes"].items():
+            rows.append(
+                f"  batch {bs}: {fmt(v['lines_per_s'])} / {fmt(v['end_to_end_lines_per_s'])}, "
+                f"{v['ms_per_line']:.2f} ms/line"
+            )
+    if "synth" in result:
+        s = result["synth"]
+        rows.append(
+            f"synthetic generation ({s['n']} lines, {s['workers']} workers): "
+            f"{fmt(s['lines_per_s'])} lines/s"
+        )
+    if "memory" in result:
+        rows.append("training peak RSS per preset (own process):")
+        for p, v in result["memory"].items():
+            if "error" in v:
+                rows.append(f"  {p}: failed")
+            else:
+                rows.append(
+                    f"  {p}: {v['peak_rss_mb']:.0f} MiB (after imports "
+                    f"{v['rss_after_imports_mb']:.0f}), {v['lines_per_s']:.1f} lines/s, "
+                    f"{v['params']} params"
+                )
+    if "tesseract" in result:
+        t = result["tesseract"]
+        if "menu" in t:
+            mm = t["menu"]
+            rows.append(
+                f"menu checkpoint on {t['lines']} PNG lines: CER {mm['cer']:.4f} "
+                f"(collapsed ws {mm['cer_collapsed_ws']:.4f}), {mm['lines_per_s']:.1f} lines/s"
+            )
+        ts = t["tesseract"]
+        if ts.get("available") and "cer" in ts:
+            rows.append(
+                f"tesseract {ts['version']} --psm {ts['psm']} ({ts['processes']} processes): "
+                f"CER {ts['cer']:.4f} (collapsed ws {ts['cer_collapsed_ws']:.4f}), "
+                f"{ts['lines_per_s']:.1f} lines/s"
+            )
+        else:
+            rows.append(f"tesseract: unavailable ({ts.get('reason') or ts.get('error')})")
+    if result.get("targets"):
+        rows.append("targets:")
+        for k, v in result["targets"].items():
+            rows.append(
+                f"  {k}: {v['value']} (target {v['target']}): {'met' if v['met'] else 'NOT met'}"
+            )
+    return "\n".join(rows)
+
+
+QUICK = {
+    "matmul_n": 2048,
+    "matmul_repeats": 3,
+    "warmup": 2,
+    "steps": 8,
+    "repeats": 1,
+    "data_lines": 64,
+    "data_repeats": 1,
+    "infer_repeats": 1,
+    "synth_lines": 100,
+    "synth_repeats": 1,
+    "memory_warmup": 1,
+    "memory_steps": 3,
+    "tesseract_lines": 32,
+}
+FULL = {
+    "matmul_n": 2048,
+    "matmul_repeats": 5,
+    "warmup": 5,
+    "steps": 30,
+    "repeats": 3,
+    "data_lines": 256,
+    "data_repeats": 3,
+    "infer_repeats": 3,
+    "synth_lines": 500,
+    "synth_repeats": 3,
+    "memory_warmup": 2,
+    "memory_steps": 10,
+    "tesseract_lines": None,
+}
+SECTIONS = ("matmul", "train", "data", "infer", "synth", "memory", "tesseract")
+
+
+def benchmark(
+    *,
+    preset: str = "conv_bilstm",
+    quick: bool = False,
+    sections: Sequence[str] = SECTIONS,
+    data_dir: str | os.PathLike = "data",
+    work_dir: str | os.PathLike | None = None,
+    threads: int | None = None,
+    checkpoint: str | None = None,
+    test: str | None = None,
+    compile: bool = False,
+    presets: Sequence[str] = PRESETS,
+    sizes: dict[str, Any] | None = None,
+    overrides: Sequence[str] = (),
+    log: Callable[[str], None] = lambda s: None,
+) -> dict[str, Any]:
+    """Run the selected sections; returns the whole result (see ``scripts/bench.py``)."""
+    size = {**(QUICK if quick else FULL), **(sizes or {})}
+    threads = int(threads or cores())
+    torch.set_num_threads(threads)
+    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    result: dict[str, Any] = {
+        "preset": preset,
+        "quick": quick,
+        "sizes": size,
+        "overrides": list(overrides),
+        "machine": machine_info(threads),
+    }
+    if result["machine"]["other_menu_train_jobs"]:
+        log("WARNING: other menu-train jobs are running: timings are not valid")
+    own_tmp = work_dir is None
+    work = Path(work_dir or tempfile.mkdtemp(prefix="menu-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    t_all = time.perf_counter()
+    try:
+        base = compose(
+            bench_overrides(preset, data_dir=data_dir, steps=1, threads=threads, extra=overrides)
+        )
+        if "matmul" in sections:
+            result["matmul"] = {}
+            for dev in devices:
+                result["matmul"][dev] = matmul_peak(
+                    size["matmul_n"], size["matmul_repeats"], device=dev
+                )
+                log(f"matmul {dev}: {fmt(result['matmul'][dev]['gflops'])} GFLOP/s")
+        bench_ckpt = None
+        bench_test = None
+        if "train" in sections or "infer" in sections or "data" in sections:
+            result["train"] = {}
+            for dev in devices:
+                peak = result.get("matmul", {}).get(dev, {}).get("gflops", {}).get("median")
+                t0 = time.perf_counter()
+                tr = train_compare(
+                    preset,
+                    data_dir=data_dir,
+                    work_dir=work,
+                    steps=size["steps"],
+                    warmup=size["warmup"],
+                    repeats=size["repeats"],
+                    threads=threads,
+                    channels_last=(True, False) if "train" in sections else (True,),
+                    device=dev,
+                    compile=compile and dev == "cpu" and "train" in sections,
+                    peak_gflops=peak,
+                    extra=overrides,
+                    log=log,
+                )
+                tr["wall_seconds"] = round(time.perf_counter() - t0, 1)
+                result["train"][dev] = tr
+                bench_ckpt = bench_ckpt or tr["checkpoint"]
+            cfg = compose(
+                bench_overrides(
+                    preset,
+                    data_dir=data_dir,
+                    steps=1,
+                    threads=threads,
+                    n_train=result["train"]["cpu"]["n_train"],
+                    extra=overrides,
+                )
+            )
+            data = prepare_data(cfg)
+            bench_test = str(data.test)
+            result["bench_data"] = {k: str(data[k]) for k in ("train", "val", "test")}
+        if "data" in sections:
+            t0 = time.perf_counter()
+            norms = norm_configs(preset)
+            result["data"] = {
+                "lines": size["data_lines"],
+                "workers": 0,
+                "batch_size": int(base.data.batch_size),
+                "norms": data_throughput(
+                    result["bench_data"]["train"],
+                    norms,
+                    lines=size["data_lines"],
+                    batch_size=int(base.data.batch_size),
+                    repeats=size["data_repeats"],
+                    max_width=int(base.data.max_width),
+                ),
+                "wall_seconds": round(time.perf_counter() - t0, 1),
+            }
+            for name, d in result["data"]["norms"].items():
+                log(f"data norm={name}: {fmt(d['lines_per_s'])} lines/s")
+        if "infer" in sections and bench_ckpt:
+            result["infer"] = {}
+            for dev in devices:
+                torch.set_num_threads(threads)
+                result["infer"][dev] = infer_throughput(
+                    bench_ckpt, bench_test, repeats=size["infer_repeats"], device=dev
+                )
+                for bs, v in result["infer"][dev]["batch_sizes"].items():
+                    log(f"infer {dev} batch {bs}: {fmt(v['lines_per_s'])} lines/s")
+        if "synth" in sections:
+            result["synth"] = synth_throughput(
+                size["synth_lines"], workers=min(2, cores()), repeats=size["synth_repeats"]
+            )
+            log(f"synth: {fmt(result['synth']['lines_per_s'])} lines/s")
+        if "memory" in sections:
+            result["memory"] = preset_memory(
+                presets,
+                data_dir=data_dir,
+                work_dir=work,
+                steps=size["memory_steps"],
+                warmup=size["memory_warmup"],
+                threads=threads,
+                extra=overrides,
+                log=log,
+            )
+        if "tesseract" in sections:
+            torch.set_num_threads(threads)
+            ckpt = checkpoint or bench_ckpt
+            tst = test or bench_test
+            if tst is None:
+                tst = str(prepare_data(base).test)
+            result["tesseract"] = tesseract_compare(
+                ckpt, tst, work, lines=size["tesseract_lines"], processes=min(2, cores())
+            )
+            result["tesseract"]["checkpoint_is_untrained_bench_model"] = checkpoint is None
+            log("tesseract: done")
+    finally:
+        if own_tmp:
+            shutil.rmtree(work, ignore_errors=True)
+    for tr in result.get("train", {}).values():
+        tr.pop("checkpoint", None)  # a temporary file, gone now
+    result["targets"] = targets(result)
+    result["machine"]["other_menu_train_jobs_at_end"] = len(other_training_jobs())
+    result["wall_seconds"] = round(time.perf_counter() - t_all, 1)
+    return result
+
+
+def _worker_main(argv: Sequence[str]) -> None:
+    if len(argv) != 2 or argv[0] != "--worker":
+        raise SystemExit("usage: python -m menu.bench --worker JSON (used by preset_memory)")
+    result = _worker(json.loads(argv[1]))
+    print(RESULT_MARK + json.dumps(result), flush=True)
+
+
+if __name__ == "__main__":
+    _worker_main(sys.argv[1:])

@@ -1,0 +1,90 @@
+"""Benchmark menu on this machine: training (framework vs bare PyTorch), data pipeline,
+inference, synthetic generation, peak memory per preset, and tesseract.
+
+    python scripts/bench.py --quick                       # everything in about 2 minutes
+    python scripts/bench.py --out experiments/benchmarks/cpu.json
+    python scripts/bench.py --only tesseract --checkpoint RUN/checkpoints/best.ckpt \\
+        --test 'data/synth-XXXX/test-000000.tar'
+
+Prints progress on stderr, then the JSON and a short table on stdout. CPU always, plus the
+GPU when torch sees one. Threads: torch.set_num_threads(cores) (or --threads); data loading
+in the training process (data.workers=0). Medians over repeats, [min-max] in the table.
+Other load on the machine (e.g. menu-train jobs) makes the timings invalid: the JSON
+records the load average and any running menu-train jobs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from menu.bench import PRESETS, SECTIONS, benchmark, table
+from menu.record import write_json
+
+
+def main(argv: list[str] | None = None) -> dict:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--preset", default="conv_bilstm", help="experiment preset to train")
+    ap.add_argument("--quick", action="store_true", help="small sizes: about 2 minutes")
+    ap.add_argument("--out", type=Path, help="also write the JSON here")
+    ap.add_argument("--only", nargs="+", choices=SECTIONS, default=list(SECTIONS),
+                    help="sections to run (default: all)")  # fmt: skip
+    ap.add_argument("--presets", nargs="+", default=list(PRESETS),
+                    help="presets for the peak-memory section")  # fmt: skip
+    ap.add_argument("--threads", type=int, help="torch threads (default: all cores)")
+    ap.add_argument("--data-dir", default="data", help="synthetic data cache (default: data)")
+    ap.add_argument("--work-dir", help="keep run folders and PNGs here (default: a temp dir)")
+    ap.add_argument("--checkpoint", help="menu checkpoint for the tesseract comparison "
+                    "(default: the untrained benchmark model)")  # fmt: skip
+    ap.add_argument("--test", help="test shards for the tesseract comparison "
+                    "(default: the benchmark's synthetic test split)")  # fmt: skip
+    ap.add_argument("--tesseract-lines", type=int, help="limit the tesseract comparison lines")
+    ap.add_argument("--compile", action="store_true", help="also time torch.compile (bare loop)")
+    ap.add_argument("--steps", type=int, help="timed training steps")
+    ap.add_argument("--warmup", type=int, help="untimed warm-up steps")
+    ap.add_argument("--repeats", type=int, help="training repeats")
+    ap.add_argument(
+        "overrides", nargs="*", help="Hydra overrides for every run, e.g. data.batch_size=32"
+    )
+    args = ap.parse_args(argv)
+
+    sizes = {
+        k: v
+        for k, v in {
+            "steps": args.steps,
+            "warmup": args.warmup,
+            "repeats": args.repeats,
+            "tesseract_lines": args.tesseract_lines,
+        }.items()
+        if v is not None
+    }
+    result = benchmark(
+        preset=args.preset,
+        quick=args.quick,
+        sections=args.only,
+        data_dir=args.data_dir,
+        work_dir=args.work_dir,
+        threads=args.threads,
+        checkpoint=args.checkpoint,
+        test=args.test,
+        compile=args.compile,
+        presets=args.presets,
+        sizes=sizes,
+        overrides=args.overrides,
+        log=lambda s: print(s, file=sys.stderr, flush=True),
+    )
+    result["command"] = " ".join(["python", "scripts/bench.py", *(argv or sys.argv[1:])])
+    print(json.dumps(result, indent=2, ensure_ascii=False, default=str))
+    print()
+    print(table(result))
+    if args.out:
+        write_json(args.out, result)
+    return result
+
+
+if __name__ == "__main__":
+    main()

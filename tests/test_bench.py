@@ -1,0 +1,162 @@
+"""The benchmark library (menu.bench) on a tiny model and tiny synthetic data."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from tiny import tiny_overrides, write_digits_corpus
+
+from menu import bench
+
+
+def tiny_bench_overrides(root: Path) -> list[str]:
+    corpus = write_digits_corpus(root / "digits.txt")
+    return [
+        *tiny_overrides(root / "data", corpus),
+        "data.synth.n_train=96",
+        "data.synth.n_val=8",
+        "data.synth.n_test=16",
+        "data.shuffle=16",
+    ]
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    root = tmp_path_factory.mktemp("bench")
+    extra = tiny_bench_overrides(root)
+    train = bench.train_compare(
+        "conv_bilstm",
+        data_dir=root / "data",
+        work_dir=root,
+        steps=3,
+        warmup=1,
+        repeats=1,
+        threads=1,
+        channels_last=(True,),
+        peak_gflops=10.0,
+        extra=extra,
+    )
+    from menu.config import compose
+
+    cfg = compose(
+        bench.bench_overrides("conv_bilstm", data_dir=root, steps=1, threads=1, extra=extra)
+    )
+    data = bench.prepare_data(cfg)
+    return {"root": root, "extra": extra, "train": train, "data": data}
+
+
+def test_stats_and_rate():
+    s = bench.stats([3.0, 1.0, 2.0])
+    assert (s["median"], s["min"], s["max"], s["runs"]) == (2.0, 1.0, 3.0, [3.0, 1.0, 2.0])
+    assert bench.stats([])["median"] is None
+    r = bench._rate([0.0, 1.0, 3.0], [8, 16, 32], warmup=1)
+    assert r == {"lines_per_s": 8.0, "seconds": 3.0, "lines": 24, "timed_steps": 2}
+    with pytest.raises(ValueError):
+        bench._rate([0.0], [8], warmup=1)
+    assert bench.train_lines_needed(16, 35, 500) == 1600
+    assert bench.train_lines_needed(16, 100, 500) == 2200
+
+
+def test_matmul_peak_is_positive():
+    m = bench.matmul_peak(n=128, repeats=2)
+    assert m["n"] == 128 and m["gflops"]["median"] > 0 and len(m["gflops"]["runs"]) == 2
+
+
+def test_framework_and_bare_loop_measure_the_same_batches(tiny):
+    t = tiny["train"]
+    s = t["settings"]["channels_last=true"]
+    for key in ("framework_lines_per_s", "bare_lines_per_s", "framework_gflops", "bare_gflops"):
+        assert s[key]["median"] > 0, key
+    assert s["same_batches"], "the bare loop must see the framework's batches"
+    assert s["ratio_of_medians"] > 0 and s["menu_train_recorded_lines_per_s"]["median"] > 0
+    assert s["step_flops"]["flops"] > 0 and s["gflop_per_line"] > 0
+    assert "aten.convolution" in s["step_flops"]["by_op"]
+    assert 0 < s["framework_fraction_of_peak"] < 100
+    assert t["data_workers"] == 0 and t["threads"] == 1 and t["compile"] == {"run": False}
+    assert Path(t["checkpoint"]).exists()
+
+
+def test_data_throughput_per_norm(tiny):
+    norms = bench.norm_configs("conv_bilstm")
+    assert set(norms) >= {"height", "center", "none", "word", "line"}
+    out = bench.data_throughput(
+        tiny["data"].train, {k: norms[k] for k in ("height", "center")}, lines=16, batch_size=8,
+        repeats=1,
+    )  # fmt: skip
+    assert set(out) == {"height", "center"}
+    assert all(v["lines"] == 16 and v["lines_per_s"]["median"] > 0 for v in out.values())
+
+
+def test_infer_throughput(tiny):
+    out = bench.infer_throughput(
+        tiny["train"]["checkpoint"], tiny["data"].test, batch_sizes=(1, 8), repeats=1
+    )
+    assert set(out["batch_sizes"]) == {"1", "8"}
+    for v in out["batch_sizes"].values():
+        assert v["lines"] == 16 and v["lines_per_s"]["median"] > 0 and v["ms_per_line"] > 0
+        assert v["end_to_end_lines_per_s"]["median"] > 0
+
+
+def test_score_keeps_spaces_unless_collapsed():
+    assert bench.score(["a b"], ["a  b"])["cer"] == pytest.approx(1 / 3)
+    assert bench.score(["a b"], [" a  b "], collapse=True)["cer"] == 0
+    assert bench.score(["caf\u00e9"], ["cafe\u0301"])["cer"] == 0  # NFC on both sides
+    assert bench.clean_tesseract("text \n\f") == "text "
+
+
+def test_tesseract_absent_is_reported(tiny, tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))  # no tesseract on this PATH
+    out = bench.tesseract_compare(tiny["train"]["checkpoint"], tiny["data"].test, tmp_path, lines=4)
+    assert out["tesseract"]["available"] is False
+    assert "not found" in out["tesseract"]["reason"]
+    assert out["lines"] == 4 and out["menu"]["lines_per_s"] > 0 and out["menu"]["cer"] >= 0
+    assert "NFC" in out["scoring"]
+
+
+@pytest.mark.skipif(shutil.which("tesseract") is None, reason="tesseract not installed")
+def test_tesseract_compare_runs(tiny, tmp_path):
+    out = bench.tesseract_compare(tiny["train"]["checkpoint"], tiny["data"].test, tmp_path, lines=4)
+    t = out["tesseract"]
+    assert t["available"] and t["processes"] == 2 and t["lines_per_s"] > 0
+    assert t["cer"] >= 0 and len(t["examples"]) == 3
+    assert t["cer"] < 0.5, t["examples"]  # clean printed digits: tesseract reads them
+
+
+def test_targets_and_table(tiny):
+    result = {
+        "preset": "conv_bilstm",
+        "machine": {"cores": 2},
+        "train": {"cpu": tiny["train"]},
+        "data": {"lines": 16, "norms": {"height": {"lines_per_s": bench.stats([1e6])}}},
+    }
+    t = bench.targets(result)
+    assert set(t) == {"train_framework_vs_bare_cpu", "data_height_vs_training"}
+    assert t["data_height_vs_training"]["met"]
+    result["targets"] = t
+    text = bench.table(result)
+    assert "framework" in text and "norm=height" in text and "targets:" in text
+
+
+@pytest.mark.slow
+def test_preset_memory_subprocess(tiny):
+    out = bench.preset_memory(
+        ["conv_bilstm"], data_dir=tiny["root"] / "data", work_dir=tiny["root"], steps=2,
+        warmup=1, threads=1, extra=tiny["extra"],
+    )  # fmt: skip
+    v = out["conv_bilstm"]
+    assert "error" not in v, v
+    assert v["peak_rss_mb"] >= v["rss_after_imports_mb"] > 0 and v["lines_per_s"] > 0
+
+
+@pytest.mark.slow
+def test_benchmark_all_sections(tiny, tmp_path):
+    sizes = {**bench.QUICK, "matmul_n": 256, "steps": 2, "warmup": 1, "data_lines": 8,
+             "synth_lines": 8, "memory_steps": 1, "tesseract_lines": 2}  # fmt: skip
+    result = bench.benchmark(
+        quick=True, data_dir=tiny["root"] / "data", work_dir=tmp_path, threads=1,
+        presets=["conv_bilstm"], sizes=sizes, overrides=tiny["extra"],
+    )  # fmt: skip
+    assert set(result) >= {"matmul", "train", "data", "infer", "synth", "memory", "tesseract"}
+    assert result["targets"] and "framework" in bench.table(result)
