@@ -14,7 +14,12 @@ import pytorch_lightning as pl
 import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
-from pytorch_lightning.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
+from pytorch_lightning.callbacks import (
+    EarlyStopping,
+    LearningRateMonitor,
+    ModelCheckpoint,
+    TQDMProgressBar,
+)
 from pytorch_lightning.loggers import CSVLogger, TensorBoardLogger
 
 from menu.budget import CpuBudget
@@ -79,6 +84,15 @@ def loaders(
     }
 
 
+class ProgressBar(TQDMProgressBar):
+    """Lightning's progress bar without the logger version (our runs are named by folder)."""
+
+    def get_metrics(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> dict:
+        items = super().get_metrics(trainer, pl_module)
+        items.pop("v_num", None)
+        return items
+
+
 def make_trainer(cfg: DictConfig, run_dir: Path, max_seconds: float | None) -> pl.Trainer:
     budget = cfg.budget
     callbacks: list[pl.Callback] = [
@@ -98,6 +112,8 @@ def make_trainer(cfg: DictConfig, run_dir: Path, max_seconds: float | None) -> p
         ),
         LearningRateMonitor(logging_interval="step"),
     ]
+    if cfg.trainer.get("enable_progress_bar", True):
+        callbacks.append(ProgressBar())
     if budget.get("max_cpu_seconds"):
         callbacks.append(CpuBudget(float(budget.max_cpu_seconds)))
     if cfg.early_stopping.get("patience") is not None:
