@@ -543,7 +543,7 @@ def train_compare(
         )
         cfg = compose(overrides)
         prepare_data(cfg)  # generate once, outside any timing
-        fw, bare, same = [], [], True
+        fw, bare = [], []
         flops = None
         for r in range(repeats):
             order = ("fw", "bare") if r % 2 == 0 else ("bare", "fw")
@@ -635,10 +635,12 @@ def train_compare(
 # --------------------------------------------------------------------------- data pipeline
 
 
-def norm_configs(preset: str) -> dict[str, DictConfig]:
-    """Every normalizer option (conf/norm) as the preset would use it (its height)."""
+def norm_configs(preset: str, extra: Sequence[str] = ()) -> dict[str, DictConfig]:
+    """Every normalizer option (conf/norm) as the preset (and ``extra`` overrides) would use
+    it, e.g. with the preset's line height."""
     return {
-        name: compose([f"experiment={preset}", f"norm={name}"]).norm for name in options("norm")
+        name: compose([f"experiment={preset}", *extra, f"norm={name}"]).norm
+        for name in options("norm")
     }
 
 
@@ -684,11 +686,13 @@ def infer_throughput(
     batch_sizes: Sequence[int] = (1, 16, 64),
     repeats: int = 2,
     device: str = "cpu",
+    other_layout: bool = True,
 ) -> dict[str, Any]:
     """``menu.infer.load_checkpoint`` + ``evaluate`` on ``urls`` at each batch size: the
     recognize-only lines/s that ``evaluate`` reports (model + decoding) and the end-to-end
     lines/s (shard reading, decode, normalize, batch, recognize, scoring). One untimed pass
-    per batch size first (reported as ``first_pass``: new widths build new kernels)."""
+    per batch size first (reported as ``first_pass``: new widths build new kernels). With
+    ``other_layout`` also the recognize-only lines/s with ``channels_last`` flipped."""
     from menu.infer import evaluate, load_checkpoint
 
     lit = load_checkpoint(checkpoint, device=device)
@@ -717,6 +721,19 @@ def infer_throughput(
                 "end_to_end_lines_per_s": stats(e2e),
                 "first_pass": {"lines_per_s": first["lines_per_s"], "end_to_end": first_e2e},
             }
+        if other_layout:
+            flipped = not out["channels_last"]
+            lit.model.use_channels_last(flipped)
+            alt: dict[str, Any] = {"channels_last": flipped, "batch_sizes": {}}
+            for bs in batch_sizes:
+                evaluate(lit, urls, batch_size=bs, confusions=0)
+                rates = [
+                    evaluate(lit, urls, batch_size=bs, confusions=0)["lines_per_s"]
+                    for _ in range(max(1, repeats))
+                ]
+                alt["batch_sizes"][str(bs)] = {"lines_per_s": stats(rates)}
+            lit.model.use_channels_last(out["channels_last"])
+            out["other_layout"] = alt
     return out
 
 
@@ -1108,10 +1125,18 @@ def table(result: dict[str, Any]) -> str:
             rows.append(f"  norm={name}: {fmt(v['lines_per_s'])} lines/s")
     for dev, inf in result.get("infer", {}).items():
         rows.append(f"inference {dev} (evaluate; recognize-only / end-to-end lines/s, ms/line):")
+        alt = inf.get("other_layout", {})
         for bs, v in inf["batch_sizes"].items():
+            other = alt.get("batch_sizes", {}).get(bs)
             rows.append(
                 f"  batch {bs}: {fmt(v['lines_per_s'])} / {fmt(v['end_to_end_lines_per_s'])}, "
                 f"{v['ms_per_line']:.2f} ms/line"
+                + (
+                    f" (channels_last={str(alt['channels_last']).lower()}: "
+                    f"{fmt(other['lines_per_s'])})"
+                    if other
+                    else ""
+                )
             )
     if "synth" in result:
         s = result["synth"]
@@ -1274,7 +1299,7 @@ def benchmark(
             result["bench_data"] = {k: str(data[k]) for k in ("train", "val", "test")}
         if "data" in sections:
             t0 = time.perf_counter()
-            norms = norm_configs(preset)
+            norms = norm_configs(preset, overrides)
             result["data"] = {
                 "lines": size["data_lines"],
                 "workers": 0,

@@ -97,6 +97,8 @@ def test_infer_throughput(tiny):
     for v in out["batch_sizes"].values():
         assert v["lines"] == 16 and v["lines_per_s"]["median"] > 0 and v["ms_per_line"] > 0
         assert v["end_to_end_lines_per_s"]["median"] > 0
+    assert out["channels_last"] is True and out["other_layout"]["channels_last"] is False
+    assert out["other_layout"]["batch_sizes"]["8"]["lines_per_s"]["median"] > 0
 
 
 def test_score_keeps_spaces_unless_collapsed():
