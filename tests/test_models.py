@@ -106,9 +106,13 @@ def test_feasibility_follows_downsampling():
     assert not model.feasible("aa", 8) and model.feasible("aa", 12)
 
 
-@pytest.mark.parametrize("preset", ["lstm_plain", "conv_bilstm", "crnn"])
-def test_presets_build(preset):
-    cfg = compose([f"experiment={preset}"])
+@pytest.mark.parametrize(
+    "overrides",
+    [["experiment=lstm_plain"], ["experiment=conv_bilstm"], ["experiment=crnn"],
+     ["experiment=conv_bilstm", "seq=none"], ["experiment=crnn", "seq=none"]],
+)  # fmt: skip
+def test_presets_build(overrides):
+    cfg = compose(overrides)
     model = build_model(cfg, NUM_CLASSES)
     x = torch.rand(2, 1, cfg.norm.height, 100)
     assert model(x, torch.tensor([100, 60])).shape[:2] == (2, NUM_CLASSES)

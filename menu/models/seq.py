@@ -8,7 +8,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 
 class ConvHead(nn.Module):
-    """BDL -> BDL: 1D convolutions only (no recurrence), then a 1x1 conv to the classes."""
+    """BDL -> BDL: 1D convolutions only (no recurrence), then a conv to the classes."""
 
     def __init__(
         self,
@@ -17,16 +17,18 @@ class ConvHead(nn.Module):
         hidden: int = 128,
         layers: int = 1,
         kernel: int = 3,
+        head_kernel: int = 1,
     ) -> None:
         super().__init__()
-        if kernel % 2 == 0:
-            raise ValueError(f"seq.kernel must be odd to keep the length, got {kernel}")
+        for name, k in (("kernel", kernel), ("head_kernel", head_kernel)):
+            if k % 2 == 0:
+                raise ValueError(f"seq.{name} must be odd to keep the length, got {k}")
         body: list[nn.Module] = []
         d = in_features
         for _ in range(layers):
             body += [nn.Conv1d(d, hidden, kernel, padding=kernel // 2), nn.ReLU(inplace=True)]
             d = hidden
-        body.append(nn.Conv1d(d, num_classes, 1))
+        body.append(nn.Conv1d(d, num_classes, head_kernel, padding=head_kernel // 2))
         self.body = nn.Sequential(*body)
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
