@@ -118,7 +118,12 @@ def make_trainer(cfg: DictConfig, run_dir: Path, max_seconds: float | None) -> p
         callbacks.append(CpuBudget(float(budget.max_cpu_seconds)))
     if cfg.early_stopping.get("patience") is not None:
         callbacks.append(
-            EarlyStopping(monitor="val_cer", mode="min", patience=int(cfg.early_stopping.patience))
+            EarlyStopping(
+                monitor="val_cer",
+                mode="min",
+                patience=int(cfg.early_stopping.patience),
+                check_on_train_epoch_end=False,  # only after validations (budgets may end first)
+            )
         )
     trainer_cfg = OmegaConf.to_container(cfg.trainer, resolve=True)
     deterministic: bool | str = bool(cfg.deterministic)

@@ -217,3 +217,9 @@ def test_beam_search_decoding(tiny):
     beam = evaluate(lit, tiny["record"]["data"]["test"])
     assert beam["n"] == greedy["n"]
     assert beam["cer"] <= greedy["cer"] + 0.02
+
+
+def test_step_budget_shorter_than_an_epoch_with_early_stopping(tiny, tmp_path):
+    overrides = [*tiny["overrides"], "budget.max_steps=5", "early_stopping.patience=4"]
+    record = run(compose(overrides), tmp_path / "run")
+    assert record["status"] == "ok" and record["steps"] == 5
