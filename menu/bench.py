@@ -83,7 +83,16 @@ def cores() -> int:
 
 
 def maxrss_mb() -> float:
-    """Peak resident set size of this process so far, in MiB (Linux: ru_maxrss is KiB)."""
+    """Peak resident set size of this process so far, in MiB: ``VmHWM`` of
+    ``/proc/self/status`` on Linux (the high-water mark of this address space), else
+    ``ru_maxrss``. Not ``ru_maxrss`` on Linux: across ``vfork`` + ``exec`` (how
+    ``subprocess`` starts a child) it keeps the parent's peak, so a small child would report
+    its parent's size."""
+    with contextlib.suppress(OSError, ValueError):
+        status = Path("/proc/self/status").read_text()
+        m = re.search(r"^VmHWM:\s*(\d+)\s*kB", status, re.M)
+        if m:
+            return int(m.group(1)) / 1024
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return rss / (1024 * 1024) if sys.platform == "darwin" else rss / 1024
 
@@ -191,7 +200,6 @@ def bench_overrides(
     data_dir: str | os.PathLike,
     steps: int,
     threads: int,
-    channels_last: bool | None = None,
     n_train: int = 1600,
     n_val: int = 32,
     n_test: int = 128,
@@ -216,8 +224,6 @@ def bench_overrides(
     ]
     if device.startswith("cuda"):
         out.insert(1, "trainer=gpu")
-    if channels_last is not None:
-        out.append(f"channels_last={str(bool(channels_last)).lower()}")
     return [*out, *extra]
 
 
@@ -326,8 +332,14 @@ def framework_train(
     return out
 
 
-def _targets(batch: dict, codec: Any, frames: torch.Tensor) -> tuple[list[int], list[list[int]]]:
-    """Indices and label ids of the trainable lines (as ``LitRecognizer.training_step``)."""
+def _trainable(
+    batch: dict, codec: Any, model: torch.nn.Module, device: str
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, list[list[int]]] | None:
+    """Images (cropped to the widest kept line), widths, frames and label ids of the
+    trainable lines of ``batch``, as ``LitRecognizer.training_step`` selects them (known
+    characters, CTC-feasible); None when no line is trainable."""
+    widths = batch["widths"]
+    frames = model.output_lengths(widths)
     keep, targets = [], []
     for i, text in enumerate(batch["texts"]):
         if codec.unknown(text):
@@ -337,7 +349,30 @@ def _targets(batch: dict, codec: Any, frames: torch.Tensor) -> tuple[list[int], 
             continue
         keep.append(i)
         targets.append(ids)
-    return keep, targets
+    if not keep:
+        return None
+    index = torch.tensor(keep)
+    images = batch["images"].index_select(0, index)
+    widths, frames = widths[index], frames[index]
+    images = images[..., : int(widths.max())].to(device, non_blocking=True)
+    return images, widths.to(device), frames, targets
+
+
+def _ctc(
+    ctc: torch.nn.Module,
+    scores: torch.Tensor,
+    frames: torch.Tensor,
+    targets: list[list[int]],
+    device: str,
+) -> torch.Tensor:
+    """CTC loss of BDL ``scores`` against concatenated ``targets``."""
+    log_probs = scores.float().log_softmax(1).permute(2, 0, 1)
+    return ctc(
+        log_probs,
+        torch.tensor([i for t in targets for i in t], dtype=torch.long, device=device),
+        frames.clamp(max=scores.shape[2]).to(device),
+        torch.tensor([len(t) for t in targets], device=device),
+    )
 
 
 def _plain_cfg(cfg: DictConfig, data: DictConfig) -> dict:
@@ -381,25 +416,13 @@ def bare_train(
         forward = torch.compile(model, dynamic=True)
 
     def step(batch: dict) -> tuple[int, torch.Tensor | None]:
-        widths = batch["widths"]
-        frames = model.output_lengths(widths)
-        keep, targets = _targets(batch, codec, frames)
-        if not keep:
+        selected = _trainable(batch, codec, model, device)
+        if selected is None:
             return 0, None
-        index = torch.tensor(keep)
-        images = batch["images"].index_select(0, index)
-        widths, frames = widths[index], frames[index]
-        images = images[..., : int(widths.max())].to(device, non_blocking=True)
-        widths = widths.to(device)
+        images, widths, frames, targets = selected
         with torch.autocast("cuda", dtype=torch.float16, enabled=mixed):
             scores = forward(images, widths)
-        log_probs = scores.float().log_softmax(1).permute(2, 0, 1)
-        loss = ctc(
-            log_probs,
-            torch.tensor([i for t in targets for i in t], dtype=torch.long, device=device),
-            frames.clamp(max=scores.shape[2]).to(device),
-            torch.tensor([len(t) for t in targets], device=device),
-        )
+        loss = _ctc(ctc, scores, frames, targets, device)
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         if clip:
@@ -408,7 +431,7 @@ def bare_train(
         scaler.step(optimizer)
         scaler.update()
         schedule.step()
-        return len(keep), loss
+        return len(targets), loss
 
     steps = int(cfg.budget.max_steps)
     times: list[float] = []
@@ -450,22 +473,12 @@ def step_flops(
     (B x W of the padded batch) to scale the count to other batches."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    widths = batch["widths"]
-    frames = model.output_lengths(widths)
-    keep, targets = _targets(batch, codec, frames)
-    index = torch.tensor(keep)
-    images = batch["images"].index_select(0, index)
-    widths, frames = widths[index], frames[index]
-    images = images[..., : int(widths.max())].to(device)
+    selected = _trainable(batch, codec, model, device)
+    if selected is None:
+        raise ValueError("no trainable line in the batch to count FLOPs on")
+    images, widths, frames, targets = selected
     with FlopCounterMode(display=False) as counter:
-        scores = model(images, widths.to(device))
-        log_probs = scores.float().log_softmax(1).permute(2, 0, 1)
-        loss = ctc(
-            log_probs,
-            torch.tensor([i for t in targets for i in t], dtype=torch.long, device=device),
-            frames.clamp(max=scores.shape[2]).to(device),
-            torch.tensor([len(t) for t in targets], device=device),
-        )
+        loss = _ctc(ctc, model(images, widths), frames, targets, device)
         loss.backward()
     model.zero_grad(set_to_none=True)
     total = int(counter.get_total_flops())
@@ -491,6 +504,21 @@ def achieved_gflops(
     }
 
 
+#: Config keys whose defaults were chosen by this benchmark; ``train_compare`` measures
+#: each of them flipped against the default.
+TUNED = ("channels_last", "data.bucket")
+
+
+def base_value(cfg: DictConfig, key: str) -> Any:
+    """The value of a dotted config key."""
+    return OmegaConf.select(cfg, key)
+
+
+def flipped_defaults(cfg: DictConfig) -> list[str]:
+    """One override per ``TUNED`` key that sets it to the opposite of ``cfg``'s value."""
+    return [f"{k}={str(not bool(base_value(cfg, k))).lower()}" for k in TUNED]
+
+
 def train_compare(
     preset: str,
     *,
@@ -500,16 +528,18 @@ def train_compare(
     warmup: int,
     repeats: int,
     threads: int,
-    channels_last: Sequence[bool] = (True, False),
+    variants: Sequence[str] | None = None,
     device: str = "cpu",
     compile: bool = False,
     peak_gflops: float | None = None,
     extra: Sequence[str] = (),
     log: Callable[[str], None] = lambda s: None,
 ) -> dict[str, Any]:
-    """Framework (``menu.train.run``) vs bare-loop lines/s of ``preset`` for each
-    ``channels_last`` setting, ``repeats`` times each (alternating which goes first),
-    plus GFLOP/s and the fraction of ``peak_gflops``. ``steps`` are timed after ``warmup``."""
+    """Framework (``menu.train.run``) vs bare-loop lines/s of ``preset``, ``repeats`` times
+    (alternating which goes first), plus GFLOP/s and the fraction of ``peak_gflops``, for the
+    default config and each of ``variants`` (one override each; default: the defaults that
+    the measurements chose flipped, see ``flipped_defaults``). ``steps`` are timed after
+    ``warmup``. ``speedups``: default lines/s over each variant's (framework)."""
     total = warmup + steps
     base = compose(
         bench_overrides(preset, data_dir=data_dir, steps=total, threads=threads, extra=extra)
@@ -525,21 +555,23 @@ def train_compare(
         "repeats": repeats,
         "threads": threads,
         "data_workers": int(base.data.workers),
-        "channels_last_default": bool(base.get("channels_last", False)),
+        "defaults": {k: base_value(base, k) for k in TUNED},
         "n_train": n_train,
         "settings": {},
     }
+    if variants is None:
+        variants = flipped_defaults(base)
     checkpoint = None
-    for cl in channels_last:
+    for variant in ["", *variants]:
+        name = variant or "default"
         overrides = bench_overrides(
             preset,
             data_dir=data_dir,
             steps=total,
             threads=threads,
-            channels_last=cl,
             n_train=n_train,
             device=device,
-            extra=extra,
+            extra=[*extra, *([variant] if variant else [])],
         )
         cfg = compose(overrides)
         prepare_data(cfg)  # generate once, outside any timing
@@ -549,7 +581,7 @@ def train_compare(
             order = ("fw", "bare") if r % 2 == 0 else ("bare", "fw")
             for which in order:
                 if which == "fw":
-                    run_dir = tempfile.mkdtemp(prefix=f"fw-{cl}-{r}-", dir=work_dir)
+                    run_dir = tempfile.mkdtemp(prefix=f"fw-{len(fw)}-{r}-", dir=work_dir)
                     res = framework_train(cfg, run_dir, warmup, device=device)
                     checkpoint = checkpoint or res["checkpoint"]
                     fw.append(res)
@@ -558,7 +590,7 @@ def train_compare(
                     flops = flops or res.get("step_flops")
                     bare.append(res)
                 log(
-                    f"  train {preset} {device} channels_last={cl} {which:4s} repeat {r + 1}: "
+                    f"  train {preset} {device} {name} {which:4s} repeat {r + 1}: "
                     f"{res['lines_per_s']:.1f} lines/s"
                 )
         same = all(f["shapes"] == b["shapes"] for f in fw for b in bare)
@@ -594,11 +626,13 @@ def train_compare(
                     setting["framework_gflops"]["median"] / peak_gflops
                 )
                 setting["bare_fraction_of_peak"] = setting["bare_gflops"]["median"] / peak_gflops
-        results["settings"][f"channels_last={str(cl).lower()}"] = setting
-    if len(channels_last) == 2:
-        on = results["settings"]["channels_last=true"]["framework_lines_per_s"]["median"]
-        off = results["settings"]["channels_last=false"]["framework_lines_per_s"]["median"]
-        results["channels_last_speedup"] = on / off
+        results["settings"][name] = setting
+    default = results["settings"]["default"]["framework_lines_per_s"]["median"]
+    results["speedups"] = {
+        name: default / v["framework_lines_per_s"]["median"]
+        for name, v in results["settings"].items()
+        if name != "default"
+    }
     if compile:
         cfg = compose(
             bench_overrides(
@@ -614,9 +648,7 @@ def train_compare(
         try:
             with quiet():
                 res = bare_train(cfg, warmup, device=device, compile=True, flops=False)
-            eager = results["settings"][f"channels_last={str(bool(cfg.channels_last)).lower()}"][
-                "bare_lines_per_s"
-            ]["median"]
+            eager = results["settings"]["default"]["bare_lines_per_s"]["median"]
             results["compile"] = {
                 "bare_lines_per_s": res["lines_per_s"],
                 "eager_bare_lines_per_s": eager,
@@ -686,19 +718,22 @@ def infer_throughput(
     batch_sizes: Sequence[int] = (1, 16, 64),
     repeats: int = 2,
     device: str = "cpu",
-    other_layout: bool = True,
+    variants: bool = True,
 ) -> dict[str, Any]:
     """``menu.infer.load_checkpoint`` + ``evaluate`` on ``urls`` at each batch size: the
     recognize-only lines/s that ``evaluate`` reports (model + decoding) and the end-to-end
     lines/s (shard reading, decode, normalize, batch, recognize, scoring). One untimed pass
     per batch size first (reported as ``first_pass``: new widths build new kernels). With
-    ``other_layout`` also the recognize-only lines/s with ``channels_last`` flipped."""
+    ``variants`` also the recognize-only lines/s with ``channels_last`` flipped and with
+    the convolutions on the whole batch (``conv_chunk=0``) instead of ``conv_chunk`` lines
+    at a time."""
     from menu.infer import evaluate, load_checkpoint
 
     lit = load_checkpoint(checkpoint, device=device)
     out: dict[str, Any] = {
         "device": device,
         "channels_last": bool(lit.cfg.get("channels_last", False)),
+        "conv_chunk": lit.model.conv_chunk,
         "height": lit.cfg.norm.get("height"),
         "batch_sizes": {},
     }
@@ -721,19 +756,27 @@ def infer_throughput(
                 "end_to_end_lines_per_s": stats(e2e),
                 "first_pass": {"lines_per_s": first["lines_per_s"], "end_to_end": first_e2e},
             }
-        if other_layout:
-            flipped = not out["channels_last"]
-            lit.model.use_channels_last(flipped)
-            alt: dict[str, Any] = {"channels_last": flipped, "batch_sizes": {}}
-            for bs in batch_sizes:
-                evaluate(lit, urls, batch_size=bs, confusions=0)
-                rates = [
-                    evaluate(lit, urls, batch_size=bs, confusions=0)["lines_per_s"]
-                    for _ in range(max(1, repeats))
-                ]
-                alt["batch_sizes"][str(bs)] = {"lines_per_s": stats(rates)}
-            lit.model.use_channels_last(out["channels_last"])
-            out["other_layout"] = alt
+        if variants:
+            out["variants"] = {}
+            model = lit.model
+            chunk, layout = model.conv_chunk, out["channels_last"]
+            for name, cl, ch in (
+                (f"channels_last={str(not layout).lower()}", not layout, chunk),
+                ("conv_chunk=0", layout, 0),
+            ):
+                model.use_channels_last(cl)
+                model.conv_chunk = ch
+                alt: dict[str, Any] = {}
+                for bs in batch_sizes:
+                    evaluate(lit, urls, batch_size=bs, confusions=0)
+                    rates = [
+                        evaluate(lit, urls, batch_size=bs, confusions=0)["lines_per_s"]
+                        for _ in range(max(1, repeats))
+                    ]
+                    alt[str(bs)] = {"lines_per_s": stats(rates)}
+                out["variants"][name] = alt
+            model.use_channels_last(layout)
+            model.conv_chunk = chunk
     return out
 
 
@@ -787,7 +830,7 @@ def preset_memory(
     extra: Sequence[str] = (),
     log: Callable[[str], None] = lambda s: None,
 ) -> dict[str, Any]:
-    """Peak RSS (``ru_maxrss`` at the end of training, MiB) of each preset's training, each in
+    """Peak RSS (``maxrss_mb`` at the end of training) of each preset's training, each in
     its own subprocess (``python -m menu.bench --worker``), and its lines/s there."""
     out: dict[str, Any] = {}
     for preset in presets:
@@ -1035,8 +1078,7 @@ def targets(result: dict[str, Any]) -> dict[str, Any]:
     """Which performance targets are met."""
     out: dict[str, Any] = {}
     for dev, train in result.get("train", {}).items():
-        key = f"channels_last={str(train['channels_last_default']).lower()}"
-        s = train["settings"].get(key) or next(iter(train["settings"].values()))
+        s = train["settings"]["default"]
         ratio = s["ratio_of_medians"]
         out[f"train_framework_vs_bare_{dev}"] = {
             "value": round(ratio, 3),
@@ -1046,8 +1088,7 @@ def targets(result: dict[str, Any]) -> dict[str, Any]:
     data = result.get("data")
     train_cpu = result.get("train", {}).get("cpu")
     if data and train_cpu:
-        key = f"channels_last={str(train_cpu['channels_last_default']).lower()}"
-        s = train_cpu["settings"].get(key) or next(iter(train_cpu["settings"].values()))
+        s = train_cpu["settings"]["default"]
         consumed = s["framework_lines_per_s"]["median"]
         for name, d in data["norms"].items():
             x = d["lines_per_s"]["median"] / consumed
@@ -1095,10 +1136,11 @@ def table(result: dict[str, Any]) -> str:
             f"training {t['preset']} on {dev} (batch {t['batch_size']}, {t['timed_steps']} timed "
             f"steps after {t['warmup_steps']}, x{t['repeats']}), lines/s:"
         )
+        defaults = ", ".join(f"{k}={str(v).lower()}" for k, v in t["defaults"].items())
         for name, s in t["settings"].items():
-            default = " (default)" if name.endswith(str(t["channels_last_default"]).lower()) else ""
+            label = f"default ({defaults})" if name == "default" else name
             rows.append(
-                f"  {name}{default}: framework {fmt(s['framework_lines_per_s'])}, bare "
+                f"  {label}: framework {fmt(s['framework_lines_per_s'])}, bare "
                 f"{fmt(s['bare_lines_per_s'])}, ratio {s['ratio_of_medians']:.3f}"
                 + (
                     f", {fmt(s['framework_gflops'])} GFLOP/s = "
@@ -1108,8 +1150,8 @@ def table(result: dict[str, Any]) -> str:
                     else ""
                 )
             )
-        if "channels_last_speedup" in t:
-            rows.append(f"  channels_last speed-up (framework): {t['channels_last_speedup']:.2f}x")
+        for name, x in t.get("speedups", {}).items():
+            rows.append(f"  default vs {name} (framework lines/s): {x:.2f}x")
         c = t.get("compile", {})
         if "speedup" in c:
             rows.append(
@@ -1124,19 +1166,18 @@ def table(result: dict[str, Any]) -> str:
         for name, v in d["norms"].items():
             rows.append(f"  norm={name}: {fmt(v['lines_per_s'])} lines/s")
     for dev, inf in result.get("infer", {}).items():
-        rows.append(f"inference {dev} (evaluate; recognize-only / end-to-end lines/s, ms/line):")
-        alt = inf.get("other_layout", {})
+        rows.append(
+            f"inference {dev} (evaluate; channels_last={str(inf['channels_last']).lower()}, "
+            f"conv_chunk={inf.get('conv_chunk')}; recognize-only / end-to-end lines/s, ms/line):"
+        )
+        alts = inf.get("variants", {})
         for bs, v in inf["batch_sizes"].items():
-            other = alt.get("batch_sizes", {}).get(bs)
+            others = ", ".join(
+                f"{name}: {fmt(alt[bs]['lines_per_s'])}" for name, alt in alts.items() if bs in alt
+            )
             rows.append(
                 f"  batch {bs}: {fmt(v['lines_per_s'])} / {fmt(v['end_to_end_lines_per_s'])}, "
-                f"{v['ms_per_line']:.2f} ms/line"
-                + (
-                    f" (channels_last={str(alt['channels_last']).lower()}: "
-                    f"{fmt(other['lines_per_s'])})"
-                    if other
-                    else ""
-                )
+                f"{v['ms_per_line']:.2f} ms/line" + (f" ({others})" if others else "")
             )
     if "synth" in result:
         s = result["synth"]
@@ -1274,7 +1315,7 @@ def benchmark(
                     warmup=size["warmup"],
                     repeats=size["repeats"],
                     threads=threads,
-                    channels_last=(True, False) if "train" in sections else (True,),
+                    variants=None if "train" in sections else (),
                     device=dev,
                     compile=compile and dev == "cpu" and "train" in sections,
                     peak_gflops=peak,

@@ -44,7 +44,9 @@ def evaluate(
     lines: bool = False,
 ) -> dict[str, Any]:
     """CER/WER (corpus rates), speed, a length breakdown, top confusions and unknown chars;
-    with ``lines`` also every line's key, reference, hypothesis and edit counts."""
+    with ``lines`` also every line's key, reference, hypothesis and edit counts. Lines are
+    batched in order of width within pools of 8 batches (less padding; the rates do not
+    depend on the order)."""
     norm = instantiate(lit.cfg.norm)
     data = lit.cfg.data
     loader = make_loader(
@@ -54,6 +56,7 @@ def evaluate(
         shuffle=0,
         workers=workers,
         max_width=int(data.get("max_width", 3000)),
+        bucket=True,
     )
     rates = ErrorRates(keep_lines=True)
     unknown = UnknownCharReport(lit.codec)
@@ -93,23 +96,26 @@ def read_image(path: str | Path) -> np.ndarray:
 
 
 def predict(
-    lit: LitRecognizer, paths: Sequence[str | Path], *, batch_size: int = 16
+    lit: LitRecognizer, paths: Sequence[str | Path], *, batch_size: int = 16, pool: int = 8
 ) -> Iterator[tuple[str, str | None, str | None]]:
-    """(path, text, error) for each image in input order, batched internally; an unreadable
-    image gives text None and the error, and the others go on."""
+    """(path, text, error) for each image in input order; an unreadable image gives text
+    None and the error, and the others go on. Images are read ``pool`` batches at a time and
+    batched in order of width (less padding)."""
     norm = instantiate(lit.cfg.norm)
-    for start in range(0, len(paths), batch_size):
-        chunk = [str(p) for p in paths[start : start + batch_size]]
+    step = batch_size * max(1, pool)
+    for start in range(0, len(paths), step):
+        chunk = [str(p) for p in paths[start : start + step]]
         samples, errors = [], {}
         for p in chunk:
             try:
                 samples.append({"image": norm(read_image(p)), "text": "", "key": p, "url": ""})
             except (OSError, ValueError) as e:
                 errors[p] = f"{type(e).__name__}: {e}"
+        samples.sort(key=lambda s: s["image"].shape[1])
         hyps = {}
-        if samples:
-            batch = collate(samples)
+        for i in range(0, len(samples), batch_size):
+            batch = collate(samples[i : i + batch_size])
             texts = lit.recognize(batch["images"].to(lit.device), batch["widths"].to(lit.device))
-            hyps = dict(zip(batch["keys"], texts, strict=True))
+            hyps.update(zip(batch["keys"], texts, strict=True))
         for p in chunk:
             yield p, hyps.get(p), errors.get(p)

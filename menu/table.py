@@ -61,6 +61,7 @@ METRICS = (
     "epochs",
     "steps",
     "wall_seconds",
+    "cpu_seconds",
 )
 INTEGERS = ("test_lines", "params", "epochs", "steps")
 INFO = ("run", "status", "seed", "label", "config", "budget", "error", "started", "run_dir")

@@ -260,7 +260,7 @@ def run(
         "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }
     write_json(run_dir / RESULT, record)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), cpu_seconds()
     try:
         record.update(fit(cfg, run_dir, record["choices"]))
         record["status"] = "ok"
@@ -271,8 +271,16 @@ def run(
         raise
     finally:
         record["wall_seconds"] = round(time.perf_counter() - t0, 3)
+        record["cpu_seconds"] = round(cpu_seconds() - c0, 3)
         write_json(run_dir / RESULT, record)
     return record
+
+
+def cpu_seconds() -> float:
+    """User + system CPU seconds of this process and its finished children (synthetic data
+    generation, loader workers) so far."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
 
 
 def reproduce(run_dir: str | Path, out_dir: str | Path | None = None) -> dict[str, Any]:

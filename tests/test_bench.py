@@ -34,7 +34,7 @@ def tiny(tmp_path_factory):
         warmup=1,
         repeats=1,
         threads=1,
-        channels_last=(True,),
+        variants=("data.bucket=false",),
         peak_gflops=10.0,
         extra=extra,
     )
@@ -59,6 +59,16 @@ def test_stats_and_rate():
     assert bench.train_lines_needed(16, 100, 500) == 2200
 
 
+def test_flipped_defaults_cover_the_tuned_keys():
+    from menu.config import compose
+
+    cfg = compose(["experiment=conv_bilstm"])
+    flipped = bench.flipped_defaults(cfg)
+    assert flipped == [f"{k}={str(not bench.base_value(cfg, k)).lower()}" for k in bench.TUNED]
+    assert all(isinstance(bench.base_value(cfg, k), bool) for k in bench.TUNED)
+    assert bench.base_value(compose(flipped), "data.bucket") != cfg.data.bucket
+
+
 def test_matmul_peak_is_positive():
     m = bench.matmul_peak(n=128, repeats=2)
     assert m["n"] == 128 and m["gflops"]["median"] > 0 and len(m["gflops"]["runs"]) == 2
@@ -66,7 +76,9 @@ def test_matmul_peak_is_positive():
 
 def test_framework_and_bare_loop_measure_the_same_batches(tiny):
     t = tiny["train"]
-    s = t["settings"]["channels_last=true"]
+    assert set(t["settings"]) == {"default", "data.bucket=false"}
+    assert t["speedups"]["data.bucket=false"] > 0
+    s = t["settings"]["default"]
     for key in ("framework_lines_per_s", "bare_lines_per_s", "framework_gflops", "bare_gflops"):
         assert s[key]["median"] > 0, key
     assert s["same_batches"], "the bare loop must see the framework's batches"
@@ -97,8 +109,9 @@ def test_infer_throughput(tiny):
     for v in out["batch_sizes"].values():
         assert v["lines"] == 16 and v["lines_per_s"]["median"] > 0 and v["ms_per_line"] > 0
         assert v["end_to_end_lines_per_s"]["median"] > 0
-    assert out["channels_last"] is True and out["other_layout"]["channels_last"] is False
-    assert out["other_layout"]["batch_sizes"]["8"]["lines_per_s"]["median"] > 0
+    assert out["channels_last"] is True and out["conv_chunk"] == 1
+    assert set(out["variants"]) == {"channels_last=false", "conv_chunk=0"}
+    assert all(v["8"]["lines_per_s"]["median"] > 0 for v in out["variants"].values())
 
 
 def test_score_keeps_spaces_unless_collapsed():

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import CLEAN
 from omegaconf import OmegaConf
 
 from menu.data.codec import scan_texts
@@ -29,18 +30,7 @@ def test_render_line_deterministic(fonts) -> None:
 
 
 def test_render_degradations_change_image(fonts) -> None:
-    clean = Degrade(
-        size_jitter=0,
-        spacing=0,
-        skew=0,
-        rotate=0,
-        wobble=0,
-        blur=0,
-        contrast=1,
-        noise=0,
-        binarize=0,
-    )
-    img = render_line("Clean", fonts[0], np.random.default_rng(0), clean)
+    img = render_line("Clean", fonts[0], np.random.default_rng(0), CLEAN)
     assert set(np.unique(img)) >= {0, 255}  # black ink on white paper
     binary = render_line(
         "Binary", fonts[0], np.random.default_rng(0), Degrade(binarize=1.0, noise=0.1)

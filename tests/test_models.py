@@ -213,3 +213,26 @@ def test_channels_last_gives_the_same_scores(conv):
     x, w = torch.rand(2, 1, 48, 90), torch.tensor([90, 70])
     want = model(x, w)
     assert torch.allclose(model.use_channels_last()(x, w), want, atol=1e-5)
+
+
+@pytest.mark.parametrize("conv", options("conv"))
+def test_cpu_inference_in_conv_chunks_equals_one_line_at_a_time(conv):
+    """At inference on CPU the convolutions run a line at a time (``conv_chunk=1``): each
+    line's frames are exactly what it gets alone; the whole batch at once gives the same
+    shapes and, for the widest (unpadded) line, the same scores."""
+    torch.manual_seed(0)
+    model = build_model(compose([f"conv={conv}"]), NUM_CLASSES).eval()
+    assert model.conv_chunk == 1
+    widths = torch.tensor([90, 40, 64])
+    x = torch.rand(3, 1, 48, 90) * (torch.arange(90) < widths[:, None, None, None])
+    lengths = model.output_lengths(widths)
+    with torch.inference_mode():
+        batched = model(x, widths)
+        for i, w in enumerate(widths.tolist()):
+            alone = model(x[i : i + 1, ..., :w], widths[i : i + 1])
+            n = int(lengths[i])
+            assert torch.allclose(batched[i, :, :n], alone[0, :, :n], atol=1e-5), i
+        model.conv_chunk = 0
+        whole = model(x, widths)
+    assert whole.shape == batched.shape
+    assert torch.allclose(whole[0], batched[0], atol=1e-5)

@@ -28,6 +28,20 @@ def _parse_value(text: str) -> object:
         return text
 
 
+def _add_shard_output(p: argparse.ArgumentParser, what: str, seed_help: str) -> None:
+    """Options of the commands that write shards: name prefix, shard size, seed, progress."""
+    p.add_argument("--prefix", default="train", help="shard name prefix / split (default train)")
+    p.add_argument("--shard-size", type=int, default=1000, help=f"{what} per shard (default 1000)")
+    p.add_argument("--seed", type=int, default=0, help=seed_help)
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _add_shard_input(p: argparse.ArgumentParser, limit_help: str) -> None:
+    """Arguments of the commands that read shards: the URLs and a sample limit."""
+    p.add_argument("urls", nargs="+", help="shard paths, brace patterns, globs or URLs")
+    p.add_argument("--limit", type=int, default=None, help=limit_help)
+
+
 def _add_synth(sub: argparse._SubParsersAction) -> None:
     from menu.data.synth import Degrade
 
@@ -40,11 +54,7 @@ def _add_synth(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("out", help="output folder")
     p.add_argument("-n", "--n", type=int, default=2000, help="number of lines (default 2000)")
-    p.add_argument(
-        "--prefix", default="train", help="shard name prefix / split name (default train)"
-    )
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--shard-size", type=int, default=1000, help="lines per shard (default 1000)")
+    _add_shard_output(p, "lines", "seed of fonts, text and degradations (default 0)")
     p.add_argument(
         "--corpus", default=None, help="UTF-8 text file or folder of .txt (default: built-in)"
     )
@@ -67,7 +77,6 @@ def _add_synth(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--mix", type=float, default=0.3, help="fraction of random word/number/symbol lines"
     )
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     g = p.add_argument_group("degradations (see menu.data.synth.Degrade)")
     for f in dataclasses.fields(Degrade):
         flag = "--" + f.name.replace("_", "-")
@@ -125,20 +134,17 @@ def _add_convert(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("src", help="input folder (or shard URLs with --reverse)")
     p.add_argument("out", help="output folder for the shards (or the exported files)")
-    p.add_argument("--prefix", default="train", help="shard name prefix (default train)")
-    p.add_argument("--shard-size", type=int, default=1000, help="samples per shard (default 1000)")
+    _add_shard_output(p, "samples", "seed of the shuffle/split (default 0)")
     p.add_argument(
         "--split",
         default=None,
         help="random split into several shard sets, e.g. train=0.9,val=0.05,test=0.05",
     )
-    p.add_argument("--seed", type=int, default=0, help="seed of the shuffle/split (default 0)")
     p.add_argument("--no-shuffle", action="store_true", help="keep sorted file order in the shards")
     p.add_argument(
         "--report", default="auto", help="JSON report path (default OUT/convert-report.json)"
     )
     p.add_argument("--reverse", action="store_true", help="shards -> folder (same as `export`)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_convert)
 
 
@@ -172,10 +178,9 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
         help="shards -> folder of KEY.png + KEY.gt.txt (for inspection)",
         description="Write the samples of shards back to a folder as KEY.png + KEY.gt.txt.",
     )
-    p.add_argument("urls", nargs="+", help="shard paths, brace patterns, globs or URLs")
+    _add_shard_input(p, "stop after this many samples")
     p.add_argument("out", help="output folder")
-    p.add_argument("--limit", type=int, default=None, help="stop after this many samples")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=lambda a: _export(a.urls, a.out, a.limit, not a.no_progress))
 
 
@@ -242,8 +247,7 @@ def _add_stats(sub: argparse._SubParsersAction) -> None:
         help="sample counts, bad samples, character set, width histogram",
         description="Scan shards: good/skipped sample counts by reason, character set, sizes.",
     )
-    p.add_argument("urls", nargs="+", help="shard paths, brace patterns, globs or URLs")
-    p.add_argument("--limit", type=int, default=None, help="stop after this many good samples")
+    _add_shard_input(p, "stop after this many good samples")
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
     p.add_argument(
         "--codec-out", default=None, help="also write the codec (JSON) built from these texts"
