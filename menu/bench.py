@@ -1143,9 +1143,13 @@ def table(result: dict[str, Any]) -> str:
                 f"  {label}: framework {fmt(s['framework_lines_per_s'])}, bare "
                 f"{fmt(s['bare_lines_per_s'])}, ratio {s['ratio_of_medians']:.3f}"
                 + (
-                    f", {fmt(s['framework_gflops'])} GFLOP/s = "
-                    f"{100 * s.get('framework_fraction_of_peak', 0):.1f}% of matmul peak "
-                    f"({s['gflop_per_line']:.3f} GFLOP/line)"
+                    f", {fmt(s['framework_gflops'])} GFLOP/s"
+                    + (
+                        f" = {100 * s['framework_fraction_of_peak']:.1f}% of matmul peak"
+                        if s.get("framework_fraction_of_peak")
+                        else " (matmul peak not measured)"
+                    )
+                    + f" ({s['gflop_per_line']:.3f} GFLOP/line)"
                     if "framework_gflops" in s
                     else ""
                 )
