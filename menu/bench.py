@@ -49,7 +49,6 @@ from omegaconf import DictConfig, OmegaConf
 
 import menu.train as menu_train
 from menu.config import compose, options
-from menu.models import ctc_min_length
 
 #: Marker of the result line a worker subprocess prints on stdout.
 RESULT_MARK = "MENU_BENCH_RESULT "
@@ -335,27 +334,14 @@ def framework_train(
 def _trainable(
     batch: dict, codec: Any, model: torch.nn.Module, device: str
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, list[list[int]]] | None:
-    """Images (cropped to the widest kept line), widths, frames and label ids of the
-    trainable lines of ``batch``, as ``LitRecognizer.training_step`` selects them (known
-    characters, CTC-feasible); None when no line is trainable."""
-    widths = batch["widths"]
-    frames = model.output_lengths(widths)
-    keep, targets = [], []
-    for i, text in enumerate(batch["texts"]):
-        if codec.unknown(text):
-            continue
-        ids = codec.encode(text)
-        if ctc_min_length(ids) > int(frames[i]):
-            continue
-        keep.append(i)
-        targets.append(ids)
-    if not keep:
+    """``menu.lit.trainable_lines`` (the lines ``LitRecognizer.training_step`` trains on),
+    moved to ``device``; None when no line is trainable."""
+    from menu.lit import trainable_lines
+
+    images, widths, frames, targets, _ = trainable_lines(batch, codec, model)
+    if images is None:
         return None
-    index = torch.tensor(keep)
-    images = batch["images"].index_select(0, index)
-    widths, frames = widths[index], frames[index]
-    images = images[..., : int(widths.max())].to(device, non_blocking=True)
-    return images, widths.to(device), frames, targets
+    return images.to(device, non_blocking=True), widths.to(device), frames, targets
 
 
 def _ctc(

@@ -78,36 +78,21 @@ class LitRecognizer(pl.LightningModule):
         self._count_skipped("train", batch.get("skipped"))
         if not batch["keys"]:  # a batch that only carries skip counts
             return None
-        widths = batch["widths"]
-        frames = self.model.output_lengths(widths)
-        keep, targets = [], []
-        for i, text in enumerate(batch["texts"]):
-            if self.codec.unknown(text):
-                self.skipped["train"]["unknown_chars"] += 1
-                continue
-            ids = self.codec.encode(text)
-            if ctc_min_length(ids) > int(frames[i]):
-                self.skipped["train"]["infeasible"] += 1
-                continue
-            keep.append(i)
-            targets.append(torch.tensor(ids, dtype=torch.long))
-        if not keep:
+        images, widths, frames, targets, skipped = trainable_lines(batch, self.codec, self.model)
+        self.skipped["train"].update(skipped)
+        if images is None:
             return None
-        index = torch.tensor(keep, device=widths.device)
-        images = batch["images"].index_select(0, index)
-        widths, frames = widths[index], frames[index]
-        images = images[..., : int(widths.max())]
         scores = self.model(images, widths)  # B x C x L
         log_probs = scores.float().log_softmax(1).permute(2, 0, 1)  # L x B x C for CTC
         loss = self.ctc(
             log_probs,
-            torch.cat(targets).to(scores.device),
+            torch.tensor([i for t in targets for i in t], dtype=torch.long, device=scores.device),
             frames.clamp(max=scores.shape[2]),
             torch.tensor([len(t) for t in targets], device=scores.device),
         )
         self._check_finite(loss)
-        self.train_lines += len(keep)
-        self.log("train_loss", loss, prog_bar=True, batch_size=len(keep))
+        self.train_lines += len(targets)
+        self.log("train_loss", loss, prog_bar=True, batch_size=len(targets))
         return loss
 
     def _check_finite(self, loss: torch.Tensor, patience: int = 20) -> None:
@@ -235,3 +220,30 @@ class LitRecognizer(pl.LightningModule):
         for k, v in state.get("skipped", {}).items():
             self.skipped[k] = Counter(v)
         self.train_skipped_last_epoch = Counter(state.get("train_skipped_last_epoch", {}))
+
+
+def trainable_lines(
+    batch: dict, codec: Codec, model: nn.Module
+) -> tuple[torch.Tensor | None, torch.Tensor, torch.Tensor, list[list[int]], Counter[str]]:
+    """The lines of ``batch`` CTC can train on: images (cropped to the widest kept line),
+    widths, frames and label ids; the other lines counted by reason (``unknown_chars``,
+    ``infeasible``: fewer frames than the label needs). Images are None when none is left."""
+    widths = batch["widths"]
+    frames = model.output_lengths(widths)
+    keep, targets, skipped = [], [], Counter()
+    for i, text in enumerate(batch["texts"]):
+        if codec.unknown(text):
+            skipped["unknown_chars"] += 1
+            continue
+        ids = codec.encode(text)
+        if ctc_min_length(ids) > int(frames[i]):
+            skipped["infeasible"] += 1
+            continue
+        keep.append(i)
+        targets.append(ids)
+    if not keep:
+        return None, widths[:0], frames[:0], targets, skipped
+    index = torch.tensor(keep, device=widths.device)
+    widths, frames = widths[index], frames[index]
+    images = batch["images"].index_select(0, index)[..., : int(widths.max())]
+    return images, widths, frames, targets, skipped
