@@ -22,6 +22,7 @@ and repeated measurements are summarized by :func:`stats` (median, min, max).
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import math
@@ -39,6 +40,7 @@ import unicodedata
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +51,8 @@ from omegaconf import DictConfig, OmegaConf
 
 import menu.train as menu_train
 from menu.config import compose, options
+from menu.data.shards import fonts_of
+from menu.metrics import group_table
 
 #: Marker of the result line a worker subprocess prints on stdout.
 RESULT_MARK = "MENU_BENCH_RESULT "
@@ -493,6 +497,8 @@ def achieved_gflops(
 #: Config keys whose defaults were chosen by this benchmark; ``train_compare`` measures
 #: each of them flipped against the default.
 TUNED = ("channels_last", "data.bucket")
+#: other settings the training section measures against the default (one override each)
+MEASURED = ("data.workers=1",)
 
 
 def base_value(cfg: DictConfig, key: str) -> Any:
@@ -500,9 +506,10 @@ def base_value(cfg: DictConfig, key: str) -> Any:
     return OmegaConf.select(cfg, key)
 
 
-def flipped_defaults(cfg: DictConfig) -> list[str]:
-    """One override per ``TUNED`` key that sets it to the opposite of ``cfg``'s value."""
-    return [f"{k}={str(not bool(base_value(cfg, k))).lower()}" for k in TUNED]
+def train_variants(cfg: DictConfig) -> list[str]:
+    """One override per ``TUNED`` key that sets it to the opposite of ``cfg``'s value, then
+    the ``MEASURED`` alternatives."""
+    return [f"{k}={str(not bool(base_value(cfg, k))).lower()}" for k in TUNED] + list(MEASURED)
 
 
 def train_compare(
@@ -524,7 +531,7 @@ def train_compare(
     """Framework (``menu.train.run``) vs bare-loop lines/s of ``preset``, ``repeats`` times
     (alternating which goes first), plus GFLOP/s and the fraction of ``peak_gflops``, for the
     default config and each of ``variants`` (one override each; default: the defaults that
-    the measurements chose flipped, see ``flipped_defaults``). ``steps`` are timed after
+    the measurements chose flipped, see ``train_variants``). ``steps`` are timed after
     ``warmup``. ``speedups``: default lines/s over each variant's (framework)."""
     total = warmup + steps
     base = compose(
@@ -546,7 +553,7 @@ def train_compare(
         "settings": {},
     }
     if variants is None:
-        variants = flipped_defaults(base)
+        variants = train_variants(base)
     checkpoint = None
     for variant in ["", *variants]:
         name = variant or "default"
@@ -965,14 +972,50 @@ def score(refs: Sequence[str], hyps: Sequence[str], collapse: bool = False) -> d
             "ref_chars": rates.ref_chars}  # fmt: skip
 
 
+def line_records(keys: Sequence[str], refs: Sequence[str], hyps: Sequence[str]) -> list[dict]:
+    """Per-line edit counts (``menu.metrics.line_error``; NFC, spaces kept)."""
+    from menu.metrics import line_error
+
+    nfc = functools.partial(unicodedata.normalize, "NFC")
+    return [asdict(line_error(nfc(r), nfc(h), k)) for k, r, h in zip(keys, refs, hyps, strict=True)]
+
+
+def paired_difference(menu_lines: list[dict], other_lines: list[dict]) -> dict[str, Any]:
+    """CER(other) - CER(menu) on the same lines with its 95% paired-bootstrap interval and
+    two-sided p (``menu.table.paired_bootstrap``, 1000 resamples of the lines, seed 0)."""
+    import pandas as pd
+
+    from menu.table import paired_bootstrap
+
+    a, b = (pd.DataFrame(x).set_index("key") for x in (menu_lines, other_lines))
+    diff, low, high, p, n = paired_bootstrap(a, b)
+    return {"cer_difference": diff, "ci95": [low, high], "p": p, "lines": n}
+
+
+def font_table(by_font: dict[str, dict[str, dict]]) -> dict[str, dict]:
+    """{system: {font: rates}} -> {font: lines, reference chars and each system's CER}."""
+    table: dict[str, dict] = {}
+    for system, fonts in by_font.items():
+        for font, r in fonts.items():
+            row = table.setdefault(font, {"lines": r["n"], "ref_chars": r["ref_chars"]})
+            row[f"{system}_cer"] = r["cer"]
+    return dict(sorted(table.items()))
+
+
 def menu_on_pngs(
-    checkpoint: str | os.PathLike, paths: Sequence[str], batch_size: int = 16
+    checkpoint: str | os.PathLike,
+    paths: Sequence[str],
+    batch_size: int = 64,
+    beam: int | None = None,
 ) -> tuple[list[str], float]:
     """A menu checkpoint's transcripts of PNG files (``menu.infer.predict``: read, normalize,
-    batch, recognize) and the wall time, after one untimed warm-up pass."""
+    batch, recognize; CTC beam search of width ``beam``, default as trained) and the wall
+    time, after one untimed warm-up pass."""
     from menu.infer import load_checkpoint, predict
 
     lit = load_checkpoint(checkpoint)
+    if beam is not None:
+        lit.cfg.decode.beam = int(beam)
     list(predict(lit, paths[: 2 * batch_size], batch_size=batch_size))
     t0 = time.perf_counter()
     hyps = [text or "" for _, text, _ in predict(lit, paths, batch_size=batch_size)]
@@ -989,7 +1032,8 @@ def tesseract_compare(
     lang: str = "eng",
     psm: int = 7,
     exe: str | None = None,
-    menu_batch_size: int = 16,
+    menu_batch_size: int = 64,
+    menu_beam: int | None = None,
 ) -> dict[str, Any]:
     """Tesseract (``--psm 7``, ``processes`` processes with one thread each) against a menu
     checkpoint on the same test lines written as PNG files: corpus CER/WER and lines/s.
@@ -1009,13 +1053,21 @@ def tesseract_compare(
     keys, paths, refs = (list(x) for x in zip(*items, strict=True)) if items else ([], [], [])
     out["lines"] = len(items)
     out["test"] = test if isinstance(test, str) else list(test)
+    fonts = fonts_of(test)
+    by_font: dict[str, dict[str, dict]] = {}
+    menu_lines = None
     if checkpoint:
         with nondeterministic():
-            hyps, seconds = menu_on_pngs(checkpoint, paths, menu_batch_size)
+            hyps, seconds = menu_on_pngs(checkpoint, paths, menu_batch_size, menu_beam)
+        menu_lines = line_records(keys, refs, hyps)
+        by_font["menu"] = group_table(menu_lines, fonts)
+        if fonts:
+            out["by_font"] = font_table(by_font)
         out["menu"] = {
             "checkpoint": str(checkpoint),
             "threads": torch.get_num_threads(),
             "batch_size": menu_batch_size,
+            "beam": menu_beam,
             "lines_per_s": len(paths) / max(seconds, 1e-9),
             **score(refs, hyps),
             "cer_collapsed_ws": score(refs, hyps, collapse=True)["cer"],
@@ -1043,6 +1095,12 @@ def tesseract_compare(
     for i, texts in enumerate(results):
         for j, text in enumerate(texts):
             hyps[i + j * k] = clean_tesseract(text)
+    tess_lines = line_records(keys, refs, hyps)
+    by_font["tesseract"] = group_table(tess_lines, fonts)
+    if fonts:
+        out["by_font"] = font_table(by_font)
+    if menu_lines:
+        out["tesseract_minus_menu"] = paired_difference(menu_lines, tess_lines)
     out["tesseract"] |= {
         "psm": psm,
         "lang": lang,
@@ -1065,7 +1123,9 @@ def targets(result: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for dev, train in result.get("train", {}).items():
         s = train["settings"]["default"]
-        ratio = s["ratio_of_medians"]
+        # each repeat pairs a framework and a bare run measured back to back: the median of
+        # the paired ratios is robust to the machine's speed drifting between repeats
+        ratio = s["ratio_framework_to_bare"]["median"]
         out[f"train_framework_vs_bare_{dev}"] = {
             "value": round(ratio, 3),
             "target": ">= 0.95",
@@ -1127,7 +1187,8 @@ def table(result: dict[str, Any]) -> str:
             label = f"default ({defaults})" if name == "default" else name
             rows.append(
                 f"  {label}: framework {fmt(s['framework_lines_per_s'])}, bare "
-                f"{fmt(s['bare_lines_per_s'])}, ratio {s['ratio_of_medians']:.3f}"
+                f"{fmt(s['bare_lines_per_s'])}, paired ratio "
+                f"{fmt(s['ratio_framework_to_bare'], 3)}"
                 + (
                     f", {fmt(s['framework_gflops'])} GFLOP/s"
                     + (
@@ -1191,8 +1252,10 @@ def table(result: dict[str, Any]) -> str:
         if "menu" in t:
             mm = t["menu"]
             rows.append(
-                f"menu checkpoint on {t['lines']} PNG lines: CER {mm['cer']:.4f} "
-                f"(collapsed ws {mm['cer_collapsed_ws']:.4f}), {mm['lines_per_s']:.1f} lines/s"
+                f"menu checkpoint on {t['lines']} PNG lines"
+                + (f" (beam {mm['beam']})" if mm.get("beam") else "")
+                + f": CER {mm['cer']:.4f} (collapsed ws {mm['cer_collapsed_ws']:.4f}), "
+                f"{mm['lines_per_s']:.1f} lines/s"
             )
         ts = t["tesseract"]
         if ts.get("available") and "cer" in ts:
@@ -1201,8 +1264,22 @@ def table(result: dict[str, Any]) -> str:
                 f"CER {ts['cer']:.4f} (collapsed ws {ts['cer_collapsed_ws']:.4f}), "
                 f"{ts['lines_per_s']:.1f} lines/s"
             )
+            if d := t.get("tesseract_minus_menu"):
+                rows.append(
+                    f"CER(tesseract) - CER(menu): {100 * d['cer_difference']:+.2f} points, 95% CI "
+                    f"[{100 * d['ci95'][0]:+.2f}, {100 * d['ci95'][1]:+.2f}] (paired bootstrap "
+                    f"over {d['lines']} lines), p = {d['p']:.3f}"
+                )
         else:
             rows.append(f"tesseract: unavailable ({ts.get('reason') or ts.get('error')})")
+        if t.get("by_font"):
+            systems = [
+                k for k in ("menu", "tesseract") if f"{k}_cer" in next(iter(t["by_font"].values()))
+            ]
+            rows.append(f"CER by font ({' / '.join(systems)}):")
+            for font, row in t["by_font"].items():
+                cers = " / ".join(f"{100 * row[f'{k}_cer']:.2f}%" for k in systems)
+                rows.append(f"  {font} ({row['lines']} lines): {cers}")
     if result.get("targets"):
         rows.append("targets:")
         for k, v in result["targets"].items():
@@ -1255,6 +1332,7 @@ def benchmark(
     threads: int | None = None,
     checkpoint: str | None = None,
     test: str | None = None,
+    beam: int | None = None,
     compile: bool = False,
     presets: Sequence[str] = PRESETS,
     sizes: dict[str, Any] | None = None,
@@ -1379,7 +1457,12 @@ def benchmark(
             if tst is None:
                 tst = str(prepare_data(base).test)
             result["tesseract"] = tesseract_compare(
-                ckpt, tst, work, lines=size["tesseract_lines"], processes=min(2, cores())
+                ckpt,
+                tst,
+                work,
+                lines=size["tesseract_lines"],
+                processes=min(2, cores()),
+                menu_beam=beam,
             )
             result["tesseract"]["checkpoint_is_untrained_bench_model"] = checkpoint is None
             log("tesseract: done")

@@ -16,8 +16,9 @@ from PIL import Image
 from menu.data.codec import UnknownCharReport
 from menu.data.image import pil_to_gray
 from menu.data.loader import collate, make_loader
+from menu.data.shards import fonts_of
 from menu.lit import LitRecognizer
-from menu.metrics import ErrorRates
+from menu.metrics import ErrorRates, group_table
 
 
 def load_checkpoint(path: str | Path, device: str = "cpu") -> LitRecognizer:
@@ -38,13 +39,14 @@ def evaluate(
     lit: LitRecognizer,
     urls: str | Sequence[str],
     *,
-    batch_size: int = 32,
+    batch_size: int = 64,
     workers: int = 0,
     confusions: int = 10,
     lines: bool = False,
 ) -> dict[str, Any]:
-    """CER/WER (corpus rates), speed, a length breakdown, top confusions and unknown chars;
-    with ``lines`` also every line's key, reference, hypothesis and edit counts. Lines are
+    """CER/WER (corpus rates), speed, a length breakdown, top confusions, unknown chars and,
+    when the shards carry each line's font (``KEY.json``, as generated lines do), CER by
+    font; with ``lines`` also every line's key, reference, hypothesis and edit counts. Lines are
     batched in order of width within pools of 8 batches (less padding; the rates do not
     depend on the order)."""
     norm = instantiate(lit.cfg.norm)
@@ -73,6 +75,11 @@ def evaluate(
             ref = lit.codec.normalize(ref)
             unknown.add(ref, key)
             rates.add(ref, hyp, key)
+    fonts = fonts_of(urls)
+    records = rates.line_records()
+    if fonts:
+        for r in records:
+            r["font"] = fonts.get(r["key"], "")
     return {
         "n": rates.n,
         "cer": rates.cer,
@@ -81,11 +88,12 @@ def evaluate(
         "ref_chars": rates.ref_chars,
         "lines_per_s": rates.n / max(seconds, 1e-9),
         "by_length": rates.length_table(),
+        "by_font": group_table(records, fonts),
         "confusions": rates.top_confusions(confusions),
         "unknown_char_lines": unknown.lines_affected,
         "unknown": unknown.to_dict(),
         "skipped": dict(skipped),
-    } | ({"lines": rates.line_records()} if lines else {})
+    } | ({"lines": records} if lines else {})
 
 
 def read_image(path: str | Path) -> np.ndarray:
@@ -96,7 +104,7 @@ def read_image(path: str | Path) -> np.ndarray:
 
 
 def predict(
-    lit: LitRecognizer, paths: Sequence[str | Path], *, batch_size: int = 16, pool: int = 8
+    lit: LitRecognizer, paths: Sequence[str | Path], *, batch_size: int = 64, pool: int = 8
 ) -> Iterator[tuple[str, str | None, str | None]]:
     """(path, text, error) for each image in input order; an unreadable image gives text
     None and the error, and the others go on. Images are read ``pool`` batches at a time and

@@ -4,6 +4,7 @@ confusions and a length breakdown. Edit distances come from rapidfuzz."""
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 
 from rapidfuzz.distance import Levenshtein
@@ -101,3 +102,23 @@ class ErrorRates:
 
     def line_records(self) -> list[dict]:
         return [asdict(e) for e in self.lines]
+
+
+def group_table(records: Iterable[Mapping], group_of: Mapping[str, str]) -> dict[str, dict]:
+    """Corpus CER per group (e.g. the font of each line, from the shards' ``KEY.json``) of
+    per-line records (``key``, ``char_errors``, ``ref_chars``), worst first; lines whose
+    key has no group are left out."""
+    sums: dict[str, list[int]] = {}
+    for r in records:
+        group = group_of.get(str(r["key"]))
+        if group is None:
+            continue
+        s = sums.setdefault(group, [0, 0, 0])
+        s[0] += 1
+        s[1] += int(r["char_errors"])
+        s[2] += int(r["ref_chars"])
+    table = {
+        g: {"n": n, "char_errors": e, "ref_chars": c, "cer": e / max(1, c)}
+        for g, (n, e, c) in sums.items()
+    }
+    return dict(sorted(table.items(), key=lambda kv: (-kv[1]["cer"], kv[0])))

@@ -25,8 +25,10 @@ from pytorch_lightning.loggers import CSVLogger, TensorBoardLogger
 from menu.budget import CpuBudget
 from menu.data.codec import Codec, scan_texts
 from menu.data.loader import make_loader
+from menu.data.shards import fonts_of
 from menu.data.synth import prepare
 from menu.lit import LitRecognizer
+from menu.metrics import group_table
 from menu.record import RESULT, git_sha, infer_choices, read_result, versions, write_json
 
 log = logging.getLogger(__name__)
@@ -54,6 +56,37 @@ def build_codec(data: DictConfig) -> tuple[Codec, int]:
     if not texts:
         raise ValueError(f"no transcripts found in the training shards {data.train}")
     return Codec.from_texts(texts), len(texts)
+
+
+def init_weights(lit: LitRecognizer, path: str | Path) -> None:
+    """Start from a menu checkpoint's model weights (fine-tuning, warm restarts); the
+    optimizer, schedule and step count start fresh. The architecture must match."""
+    ckpt = torch.load(Path(path), map_location="cpu", weights_only=True)
+    if "state_dict" not in ckpt:
+        raise ValueError(f"init_from={path} is not a menu checkpoint (no state_dict)")
+    try:
+        lit.load_state_dict(ckpt["state_dict"])
+    except RuntimeError as e:
+        raise ValueError(
+            f"init_from={path}: its model does not match this configuration's "
+            f"(norm/conv/scale/reduce/seq and their sizes must be the same):\n{e}"
+        ) from None
+
+
+def init_codec(path: str | Path, data: DictConfig) -> Codec:
+    """The codec stored in the ``init_from`` checkpoint (its output layer is tied to it);
+    an explicit ``data.codec`` must be the same."""
+    ckpt = torch.load(Path(path), map_location="cpu", weights_only=True)
+    stored = ckpt.get("hyper_parameters", {}).get("codec")
+    if not stored:
+        raise ValueError(f"init_from={path} is not a menu checkpoint (no codec)")
+    codec = Codec.from_dict(stored)
+    if data.get("codec") and Codec(str(data.codec)).chars != codec.chars:
+        raise ValueError(
+            f"data.codec differs from the codec of init_from={path}; leave data.codec unset "
+            "to use the checkpoint's"
+        )
+    return codec
 
 
 def loaders(
@@ -155,6 +188,9 @@ def fit(cfg: DictConfig, run_dir: Path, choices: dict[str, str]) -> dict[str, An
     set_threads(cfg.get("threads"))
     data = prepare(cfg.data)
     codec, n_train = build_codec(data)
+    init_from = cfg.get("init_from")
+    if init_from:
+        codec = init_codec(init_from, data)
     norm = instantiate(cfg.norm)
     steps_per_epoch = math.ceil(n_train / int(data.batch_size))
     plain = OmegaConf.to_container(cfg, resolve=True)
@@ -171,6 +207,9 @@ def fit(cfg: DictConfig, run_dir: Path, choices: dict[str, str]) -> dict[str, An
     resumed = last.exists()
     if resumed:
         log.info("resuming from %s", last)
+    elif init_from:
+        init_weights(lit, init_from)
+        log.info("model weights from %s", init_from)
     trainer.fit(
         lit, dl["train"], dl["val"], ckpt_path=str(last) if resumed else None, weights_only=False
     )
@@ -193,12 +232,18 @@ def fit(cfg: DictConfig, run_dir: Path, choices: dict[str, str]) -> dict[str, An
     tester.test(lit, dl["test"], verbose=False)
     test = lit.results["test"]
     rates = lit.rates["test"]
-    write_lines(run_dir / "test_lines.csv", rates.line_records())
+    records = rates.line_records()
+    fonts = fonts_of(data.test)
+    if fonts:
+        for r in records:
+            r["font"] = fonts.get(r["key"], "")
+    write_lines(run_dir / "test_lines.csv", records)
     return {
         "val_cer": float(val) if val is not None else lit.results.get("val", {}).get("cer"),
         "test_cer": test["cer"],
         "test_wer": test["wer"],
         "test_lines": test["n"],
+        "test_cer_by_font": {k: round(v["cer"], 5) for k, v in group_table(records, fonts).items()},
         "test_unknown_char_lines": test["unknown"]["lines_affected"],
         "test_unknown_chars": test["unknown"]["unknown_chars"],
         "params": lit.model.num_params,

@@ -42,6 +42,8 @@ def main(argv: list[str] | None = None) -> dict:
                     "(default: the untrained benchmark model)")  # fmt: skip
     ap.add_argument("--test", help="test shards for the tesseract comparison "
                     "(default: the benchmark's synthetic test split)")  # fmt: skip
+    ap.add_argument("--beam", type=int, help="CTC beam width of the checkpoint in the tesseract "
+                    "comparison (default: as trained)")  # fmt: skip
     ap.add_argument("--tesseract-lines", type=int, help="limit the tesseract comparison lines")
     ap.add_argument("--compile", action="store_true", help="also time torch.compile (bare loop)")
     ap.add_argument("--steps", type=int, help="timed training steps")
@@ -71,6 +73,7 @@ def main(argv: list[str] | None = None) -> dict:
         threads=args.threads,
         checkpoint=args.checkpoint,
         test=args.test,
+        beam=args.beam,
         compile=args.compile,
         presets=args.presets,
         sizes=sizes,

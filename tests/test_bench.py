@@ -59,14 +59,18 @@ def test_stats_and_rate():
     assert bench.train_lines_needed(16, 100, 500) == 2200
 
 
-def test_flipped_defaults_cover_the_tuned_keys():
+def test_train_variants_cover_the_tuned_keys():
     from menu.config import compose
 
     cfg = compose(["experiment=conv_bilstm"])
-    flipped = bench.flipped_defaults(cfg)
+    variants = bench.train_variants(cfg)
+    flipped = variants[: len(bench.TUNED)]
     assert flipped == [f"{k}={str(not bench.base_value(cfg, k)).lower()}" for k in bench.TUNED]
+    assert variants[len(bench.TUNED) :] == list(bench.MEASURED)
     assert all(isinstance(bench.base_value(cfg, k), bool) for k in bench.TUNED)
     assert bench.base_value(compose(flipped), "data.bucket") != cfg.data.bucket
+    for variant in variants:  # each one composes
+        compose(["experiment=conv_bilstm", variant])
 
 
 def test_matmul_peak_is_positive():
@@ -128,6 +132,13 @@ def test_tesseract_absent_is_reported(tiny, tmp_path, monkeypatch):
     assert "not found" in out["tesseract"]["reason"]
     assert out["lines"] == 4 and out["menu"]["lines_per_s"] > 0 and out["menu"]["cer"] >= 0
     assert "NFC" in out["scoring"]
+    assert list(out["by_font"]) == ["DejaVuSans"] and out["by_font"]["DejaVuSans"]["lines"] == 4
+    assert out["by_font"]["DejaVuSans"]["menu_cer"] == pytest.approx(out["menu"]["cer"])
+    beam = bench.tesseract_compare(
+        tiny["train"]["checkpoint"], tiny["data"].test, tmp_path, lines=4, menu_beam=4
+    )
+    assert beam["menu"]["beam"] == 4 and beam["menu"]["cer"] >= 0
+    assert "(beam 4)" in bench.table({"tesseract": beam})
 
 
 @pytest.mark.skipif(shutil.which("tesseract") is None, reason="tesseract not installed")
@@ -137,6 +148,12 @@ def test_tesseract_compare_runs(tiny, tmp_path):
     assert t["available"] and t["processes"] == 2 and t["lines_per_s"] > 0
     assert t["cer"] >= 0 and len(t["examples"]) == 3
     assert t["cer"] < 0.5, t["examples"]  # clean printed digits: tesseract reads them
+    assert out["by_font"]["DejaVuSans"]["tesseract_cer"] == pytest.approx(t["cer"])
+    d = out["tesseract_minus_menu"]
+    assert d["lines"] == 4 and d["ci95"][0] <= d["cer_difference"] <= d["ci95"][1]
+    assert d["cer_difference"] == pytest.approx(t["cer"] - out["menu"]["cer"])
+    text = bench.table({"tesseract": out})
+    assert "CER by font (menu / tesseract):" in text and "paired bootstrap" in text
 
 
 def test_targets_and_table(tiny):

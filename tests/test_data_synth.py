@@ -11,9 +11,10 @@ from conftest import CLEAN
 from omegaconf import OmegaConf
 
 from menu.data.codec import scan_texts
-from menu.data.shards import iter_members
+from menu.data.shards import fonts_of, iter_members, read_meta
 from menu.data.synth import Degrade, font_chars, generate, prepare, render_line, resolve_fonts
 from menu.data.text import TextSource, builtin_corpus, load_corpus, split_corpus
+from menu.metrics import ErrorRates, group_table
 
 
 def _samples(paths: list[str]) -> list[tuple[str, bytes, bytes]]:
@@ -87,6 +88,19 @@ def test_font_coverage_picks_a_font_that_has_the_glyphs(tmp_path: Path) -> None:
     )
     texts = list(scan_texts(paths))
     assert len(texts) == 6 and all(set(t) <= set("שלום עולם ומלואו") for t in texts)
+    assert set(fonts_of(paths).values()) == {"DejaVuSans"}  # each line records its font
+    assert len(read_meta(paths)) == 6
+
+
+def test_cer_by_group() -> None:
+    rates = ErrorRates(keep_lines=True)
+    for key, ref, hyp in [("a", "abcd", "abcd"), ("b", "abcd", "abxd"), ("c", "ab", "")]:
+        rates.add(ref, hyp, key)
+    table = group_table(rates.line_records(), {"a": "Sans", "b": "Sans", "c": "Mono"})
+    assert list(table) == ["Mono", "Sans"]  # worst first
+    assert table["Sans"] == {"n": 2, "char_errors": 1, "ref_chars": 8, "cer": 1 / 8}
+    assert table["Mono"]["cer"] == 1.0
+    assert group_table(rates.line_records(), {}) == {}
 
 
 def test_corpus_sources_and_holdout(tmp_path: Path) -> None:

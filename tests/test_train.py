@@ -57,6 +57,7 @@ def test_training_lowers_cer_and_records_everything(tiny):
     assert Path(record["best_checkpoint"]).exists()
     lines = (tiny["run"] / "test_lines.csv").read_text().splitlines()
     assert len(lines) == 1 + 32 and lines[0].startswith("key,ref,hyp,char_errors")
+    assert lines[0].endswith(",font") and lines[1].endswith(",DejaVuSans")
 
 
 def test_finished_run_is_skipped(tiny):
@@ -86,6 +87,11 @@ def test_eval_and_predict_from_the_checkpoint_alone(tiny):
     assert result["cer"] == pytest.approx(tiny["record"]["test_cer"])
     assert result["lines_per_s"] > 0 and result["by_length"]
     assert result["unknown_char_lines"] == 0
+    # generated lines record their font: CER by font, and a font column per line
+    assert list(result["by_font"]) == ["DejaVuSans"] and result["by_font"]["DejaVuSans"]["n"] == 32
+    assert result["by_font"]["DejaVuSans"]["cer"] == pytest.approx(result["cer"])
+    assert {line["font"] for line in result["lines"]} == {"DejaVuSans"}
+    assert tiny["record"]["test_cer_by_font"] == {"DejaVuSans": round(result["cer"], 5)}
     from menu.data.shards import export_shards
 
     folder = tiny["root"] / "images"
@@ -224,3 +230,16 @@ def test_step_budget_shorter_than_an_epoch_with_early_stopping(tiny, tmp_path):
     overrides = [*tiny["overrides"], "budget.max_steps=5", "early_stopping.patience=4"]
     record = run(compose(overrides), tmp_path / "run")
     assert record["status"] == "ok" and record["steps"] == 5
+
+
+def test_init_from_starts_at_the_checkpoints_accuracy(tiny, tmp_path):
+    best = tiny["record"]["best_checkpoint"]
+    one_step = [*tiny["overrides"], "budget.max_steps=1", "optim.warmup_steps=1000"]
+    cold = run(compose(one_step), tmp_path / "cold")
+    warm = run(compose([*one_step, f"init_from={best}"]), tmp_path / "warm")
+    assert warm["status"] == cold["status"] == "ok" and warm["steps"] == 1
+    assert cold["test_cer"] > 0.9
+    assert warm["test_cer"] <= tiny["record"]["test_cer"] + 0.02
+    with pytest.raises(ValueError, match="does not match"):
+        run(compose([*one_step, f"init_from={best}", "seq.hidden=8"]), tmp_path / "bad")
+    assert read_result(tmp_path / "bad")["status"] == "failed"

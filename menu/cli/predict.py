@@ -12,7 +12,9 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="menu-predict", description=__doc__)
     p.add_argument("checkpoint", help="a menu checkpoint (.ckpt)")
     p.add_argument("images", nargs="+", help="line images (PNG, JPEG, TIFF, ...)")
-    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument(
+        "--batch-size", type=int, default=64, help="64 was fastest on CPU (scripts/bench.py)"
+    )
     p.add_argument("--device", default="cpu")
     args = p.parse_args(argv)
     lit = load_checkpoint(args.checkpoint, device=args.device)

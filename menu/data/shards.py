@@ -1,8 +1,10 @@
 """WebDataset line shards: URL expansion, sample decoding, writing, folder <-> shard conversion.
 
 Shard format: one sample = ``KEY.png`` (grayscale or binary line image) + ``KEY.txt``
-(UTF-8 transcript, one line). Keys may contain ``/`` (kept from nested folders) but
-no ``.`` in the last path component (WebDataset splits the extension at the first dot).
+(UTF-8 transcript, one line), optionally ``KEY.json`` (metadata such as the font of a
+synthetic line; training ignores it, evaluation breaks errors down by it). Keys may
+contain ``/`` (kept from nested folders) but no ``.`` in the last path component
+(WebDataset splits the extension at the first dot).
 """
 
 from __future__ import annotations
@@ -39,8 +41,10 @@ __all__ = [
     "expand_urls",
     "export_shards",
     "find_pairs",
+    "fonts_of",
     "is_remote",
     "iter_members",
+    "read_meta",
     "sanitize_key",
 ]
 
@@ -143,6 +147,25 @@ def iter_members(
     )(src)
 
 
+def read_meta(urls: str | Sequence[str]) -> dict[str, dict[str, Any]]:
+    """Each sample's ``KEY.json`` metadata by key (only the json members are read);
+    samples without it, or with unreadable json, are left out."""
+    out: dict[str, dict[str, Any]] = {}
+    for sample in iter_members(urls, exts=("json",)):
+        try:
+            meta = json.loads(sample["json"])
+        except (KeyError, ValueError):
+            continue
+        if isinstance(meta, dict):
+            out[str(sample["__key__"])] = meta
+    return out
+
+
+def fonts_of(urls: str | Sequence[str]) -> dict[str, str]:
+    """The font of each sample that records one in its metadata, by key."""
+    return {k: str(m["font"]) for k, m in read_meta(urls).items() if "font" in m}
+
+
 def _find(sample: dict[str, Any], exts: Iterable[str]) -> tuple[str, Any] | tuple[None, None]:
     for e in exts:
         if e in sample:
@@ -230,13 +253,23 @@ class ShardSink:
         self.paths.append(str(self._final))
         self._writer = None
 
-    def write(self, key: str, png: bytes, text: str | bytes, image_ext: str = "png") -> None:
-        """Add one sample (image bytes + transcript)."""
+    def write(
+        self,
+        key: str,
+        png: bytes,
+        text: str | bytes,
+        image_ext: str = "png",
+        meta: dict[str, Any] | None = None,
+    ) -> None:
+        """Add one sample (image bytes + transcript, and ``meta`` as ``KEY.json``)."""
         if self._writer is None:
             self._open()
         assert self._writer is not None
         txt = text.encode("utf-8") if isinstance(text, str) else bytes(text)
-        self._writer.write({"__key__": key, image_ext: png, "txt": txt})
+        sample = {"__key__": key, image_ext: png, "txt": txt}
+        if meta:
+            sample["json"] = json.dumps(meta, sort_keys=True, ensure_ascii=False).encode()
+        self._writer.write(sample)
         self._in_shard += 1
         self.count += 1
         if self._in_shard >= self.shard_size:

@@ -50,7 +50,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 #: Bump when the renderer changes output for the same config (invalidates caches).
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2  # 2: a KEY.json member with the font of each line
 
 _FAMILIES = {
     "dejavu": [
@@ -361,7 +361,7 @@ def _line_rng(seed: int, prefix: str, i: int) -> np.random.Generator:
     return np.random.Generator(np.random.PCG64([int(seed), zlib.crc32(prefix.encode()), int(i)]))
 
 
-def _render_one(i: int) -> tuple[str, bytes, str] | None:
+def _render_one(i: int) -> tuple[str, bytes, str, dict[str, str]] | None:
     st = _STATE
     rng = _line_rng(st["seed"], st["prefix"], i)
     fonts: list[str] = st["fonts"]
@@ -373,11 +373,11 @@ def _render_one(i: int) -> tuple[str, bytes, str] | None:
         font = next((f for f in order if _covers(f, text)), None)
         if font is not None:
             img = render_line(text, font, rng, cfg)
-            return f"{st['prefix']}_{i:07d}", encode_png(img), text
+            return f"{st['prefix']}_{i:07d}", encode_png(img), text, {"font": Path(font).stem}
     return None
 
 
-def _render_chunk(bounds: tuple[int, int]) -> list[tuple[str, bytes, str] | None]:
+def _render_chunk(bounds: tuple[int, int]) -> list[tuple[str, bytes, str, dict] | None]:
     return [_render_one(i) for i in range(*bounds)]
 
 
@@ -450,7 +450,8 @@ def generate(
                     if item is None:
                         dropped += 1
                     else:
-                        sink.write(*item)
+                        key, png, text, meta = item
+                        sink.write(key, png, text, meta=meta)
                 bar.update(len(res))
         except BaseException:
             if pool is not None:
