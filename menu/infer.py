@@ -18,7 +18,7 @@ from menu.data.image import pil_to_gray
 from menu.data.loader import collate, make_loader
 from menu.data.shards import fonts_of
 from menu.lit import LitRecognizer
-from menu.metrics import ErrorRates, group_table
+from menu.metrics import ErrorRates, group_table, label_records
 
 
 def load_checkpoint(path: str | Path, device: str = "cpu") -> LitRecognizer:
@@ -76,10 +76,7 @@ def evaluate(
             unknown.add(ref, key)
             rates.add(ref, hyp, key)
     fonts = fonts_of(urls)
-    records = rates.line_records()
-    if fonts:
-        for r in records:
-            r["font"] = fonts.get(r["key"], "")
+    records = label_records(rates.line_records(), fonts, "font")
     return {
         "n": rates.n,
         "cer": rates.cer,

@@ -28,7 +28,7 @@ from menu.data.loader import make_loader
 from menu.data.shards import fonts_of
 from menu.data.synth import prepare
 from menu.lit import LitRecognizer
-from menu.metrics import group_table
+from menu.metrics import group_table, label_records
 from menu.record import RESULT, git_sha, infer_choices, read_result, versions, write_json
 
 log = logging.getLogger(__name__)
@@ -58,12 +58,17 @@ def build_codec(data: DictConfig) -> tuple[Codec, int]:
     return Codec.from_texts(texts), len(texts)
 
 
-def init_weights(lit: LitRecognizer, path: str | Path) -> None:
+def read_init(path: str | Path) -> dict[str, Any]:
+    """The ``init_from`` checkpoint, loaded once (``weights_only``): weights and codec."""
+    ckpt = torch.load(Path(path), map_location="cpu", weights_only=True)
+    if "state_dict" not in ckpt or not ckpt.get("hyper_parameters", {}).get("codec"):
+        raise ValueError(f"init_from={path} is not a menu checkpoint (no state_dict/codec)")
+    return ckpt
+
+
+def init_weights(lit: LitRecognizer, ckpt: dict[str, Any], path: str | Path) -> None:
     """Start from a menu checkpoint's model weights (fine-tuning, warm restarts); the
     optimizer, schedule and step count start fresh. The architecture must match."""
-    ckpt = torch.load(Path(path), map_location="cpu", weights_only=True)
-    if "state_dict" not in ckpt:
-        raise ValueError(f"init_from={path} is not a menu checkpoint (no state_dict)")
     try:
         lit.load_state_dict(ckpt["state_dict"])
     except RuntimeError as e:
@@ -73,14 +78,10 @@ def init_weights(lit: LitRecognizer, path: str | Path) -> None:
         ) from None
 
 
-def init_codec(path: str | Path, data: DictConfig) -> Codec:
+def init_codec(ckpt: dict[str, Any], path: str | Path, data: DictConfig) -> Codec:
     """The codec stored in the ``init_from`` checkpoint (its output layer is tied to it);
     an explicit ``data.codec`` must be the same."""
-    ckpt = torch.load(Path(path), map_location="cpu", weights_only=True)
-    stored = ckpt.get("hyper_parameters", {}).get("codec")
-    if not stored:
-        raise ValueError(f"init_from={path} is not a menu checkpoint (no codec)")
-    codec = Codec.from_dict(stored)
+    codec = Codec.from_dict(ckpt["hyper_parameters"]["codec"])
     if data.get("codec") and Codec(str(data.codec)).chars != codec.chars:
         raise ValueError(
             f"data.codec differs from the codec of init_from={path}; leave data.codec unset "
@@ -189,8 +190,9 @@ def fit(cfg: DictConfig, run_dir: Path, choices: dict[str, str]) -> dict[str, An
     data = prepare(cfg.data)
     codec, n_train = build_codec(data)
     init_from = cfg.get("init_from")
-    if init_from:
-        codec = init_codec(init_from, data)
+    init = read_init(init_from) if init_from else None
+    if init is not None:
+        codec = init_codec(init, init_from, data)
     norm = instantiate(cfg.norm)
     steps_per_epoch = math.ceil(n_train / int(data.batch_size))
     plain = OmegaConf.to_container(cfg, resolve=True)
@@ -207,8 +209,8 @@ def fit(cfg: DictConfig, run_dir: Path, choices: dict[str, str]) -> dict[str, An
     resumed = last.exists()
     if resumed:
         log.info("resuming from %s", last)
-    elif init_from:
-        init_weights(lit, init_from)
+    elif init is not None:
+        init_weights(lit, init, init_from)
         log.info("model weights from %s", init_from)
     trainer.fit(
         lit, dl["train"], dl["val"], ckpt_path=str(last) if resumed else None, weights_only=False
@@ -232,11 +234,8 @@ def fit(cfg: DictConfig, run_dir: Path, choices: dict[str, str]) -> dict[str, An
     tester.test(lit, dl["test"], verbose=False)
     test = lit.results["test"]
     rates = lit.rates["test"]
-    records = rates.line_records()
     fonts = fonts_of(data.test)
-    if fonts:
-        for r in records:
-            r["font"] = fonts.get(r["key"], "")
+    records = label_records(rates.line_records(), fonts, "font")
     write_lines(run_dir / "test_lines.csv", records)
     return {
         "val_cer": float(val) if val is not None else lit.results.get("val", {}).get("cer"),
