@@ -49,6 +49,7 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+import menu.assemble as assemble
 import menu.train as menu_train
 from menu.config import compose, options
 from menu.data.shards import fonts_of
@@ -389,9 +390,9 @@ def bare_train(
     menu_train.set_threads(cfg.get("threads"))
     torch.use_deterministic_algorithms(bool(cfg.deterministic) and device == "cpu")
     data = prepare_data(cfg)
-    codec, _ = menu_train.build_codec(data)
+    codec, _ = assemble.build_codec(data)
     norm = instantiate(cfg.norm)
-    loader = menu_train.loaders(cfg, data, norm)["train"]
+    loader = assemble.loaders(cfg, data, norm)["train"]
     lit = LitRecognizer(_plain_cfg(cfg, data), codec.to_dict())
     model = lit.model.to(device).train()
     opt_cfg = lit.configure_optimizers()
@@ -901,29 +902,41 @@ def tesseract_info(exe: str | None = None) -> dict[str, Any]:
 
 def write_test_pngs(
     urls: str | Sequence[str], out_dir: str | os.PathLike, lines: int | None = None
-) -> list[tuple[str, str, str]]:
-    """The raw line images of ``urls`` (file order) as PNG files: [(key, path, reference)].
-    Bad samples are skipped as the loader skips them."""
+) -> list[tuple[str, str | None, str]]:
+    """The raw line images of ``urls`` (file order) as PNG files: [(key, path, reference)]
+    for every labelled line; path None when its image is missing or unreadable (both
+    systems are then scored with an empty hypothesis). Samples without a usable transcript
+    are left out, as in every menu evaluation."""
     import webdataset as wds
 
     from menu.data.image import encode_png
-    from menu.data.shards import SkipSample, decode_sample, expand_urls
+    from menu.data.shards import SkipSample, decode_line_image, decode_text, expand_urls
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    items: list[tuple[str, str, str]] = []
+    items: list[tuple[str, str | None, str]] = []
     for url in expand_urls(urls):
         for sample in wds.tarfile_to_samples()(iter([{"url": url}])):
             try:
-                img, text = decode_sample(sample)
+                text = decode_text(sample)
             except SkipSample:
                 continue
-            path = out_dir / f"{len(items):06d}.png"
-            path.write_bytes(encode_png(img))
-            items.append((sample["__key__"], str(path), text))
+            path: Path | None = out_dir / f"{len(items):06d}.png"
+            try:
+                path.write_bytes(encode_png(decode_line_image(sample)))
+            except SkipSample:
+                path = None
+            items.append((sample["__key__"], str(path) if path else None, text))
             if lines is not None and len(items) >= lines:
                 return items
     return items
+
+
+def _fill(paths: Sequence[str | None], texts: Sequence[str]) -> list[str]:
+    """Hypotheses for all lines from ``texts`` of the present images, in order; an empty
+    hypothesis for each line without one."""
+    it = iter(texts)
+    return [next(it) if p is not None else "" for p in paths]
 
 
 def _run_tesseract_list(
@@ -1050,8 +1063,10 @@ def tesseract_compare(
     }
     work_dir = Path(tempfile.mkdtemp(prefix="tess-", dir=work_dir))
     items = write_test_pngs(test, work_dir / "png", lines)
-    keys, paths, refs = (list(x) for x in zip(*items, strict=True)) if items else ([], [], [])
+    keys, all_paths, refs = (list(x) for x in zip(*items, strict=True)) if items else ([], [], [])
+    paths = [p for p in all_paths if p is not None]
     out["lines"] = len(items)
+    out["unreadable_lines"] = len(items) - len(paths)  # scored as empty for both systems
     out["test"] = test if isinstance(test, str) else list(test)
     fonts = fonts_of(test)
     by_font: dict[str, dict[str, dict]] = {}
@@ -1059,6 +1074,7 @@ def tesseract_compare(
     if checkpoint:
         with nondeterministic():
             hyps, seconds = menu_on_pngs(checkpoint, paths, menu_batch_size, menu_beam)
+        hyps = _fill(all_paths, hyps)
         menu_lines = line_records(keys, refs, hyps)
         by_font["menu"] = group_table(menu_lines, fonts)
         if fonts:
@@ -1095,6 +1111,7 @@ def tesseract_compare(
     for i, texts in enumerate(results):
         for j, text in enumerate(texts):
             hyps[i + j * k] = clean_tesseract(text)
+    hyps = _fill(all_paths, hyps)
     tess_lines = line_records(keys, refs, hyps)
     by_font["tesseract"] = group_table(tess_lines, fonts)
     if fonts:

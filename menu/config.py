@@ -25,6 +25,80 @@ def _dirname(override_dirname: str, limit: int = 120) -> str:
     return f"{name[: limit - 11]}-{digest}"
 
 
+class ConfigError(ValueError):
+    """A configuration that cannot run as typed; the message names the key to use."""
+
+
+#: Lightning Trainer arguments that menu sets from other config keys, and where to set them.
+OWNED_TRAINER_KEYS = {
+    "max_steps": "budget.max_steps",
+    "max_epochs": "budget.max_epochs",
+    "max_time": "budget.max_seconds (or budget.max_cpu_seconds)",
+    "val_check_interval": "budget.val_every_steps",
+    "check_val_every_n_epoch": "budget.val_every_steps (null: every epoch)",
+    "gradient_clip_val": "optim.grad_clip",
+    "deterministic": "deterministic",
+    "default_root_dir": "hydra.run.dir",
+    "num_sanity_val_steps": None,
+    "callbacks": None,
+    "logger": None,
+}
+
+
+def check_trainer_key(key: str, value: object = "set") -> None:
+    """Refuse ``trainer.<key>`` if menu sets it from another key (unless ``value`` is the
+    null placeholder) or if Lightning's Trainer does not take it."""
+    import inspect
+
+    import pytorch_lightning as pl
+
+    if key in OWNED_TRAINER_KEYS:
+        if value is None:
+            return
+        instead = OWNED_TRAINER_KEYS[key]
+        raise ConfigError(
+            f"use {instead} instead of trainer.{key}"
+            if instead
+            else f"trainer.{key} is set by menu itself and cannot be overridden"
+        )
+    if key not in inspect.signature(pl.Trainer.__init__).parameters or key == "self":
+        raise ConfigError(f"trainer.{key} is not an argument of Lightning's Trainer")
+
+
+def check(cfg: DictConfig) -> None:
+    """Stop a configuration that cannot run as typed with a one-line :class:`ConfigError`
+    naming the key to use (``trainer.*`` keys that menu sets from other groups, arguments
+    that Lightning's Trainer does not take, budgets that are not numbers)."""
+    for key, value in (cfg.get("trainer") or {}).items():
+        check_trainer_key(str(key), value)
+    budget = cfg.get("budget") or {}
+    for key in ("max_epochs", "max_steps", "max_batches", "val_every_steps"):
+        value = budget.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            raise ConfigError(f"budget.{key} must be a whole number or null, got {value!r}")
+    for key in ("max_seconds", "max_cpu_seconds"):
+        value = budget.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+            raise ConfigError(f"budget.{key} must be a number of seconds or null, got {value!r}")
+        if value is not None and value <= 0:
+            raise ConfigError(f"budget.{key} must be positive (null: no limit), got {value}")
+    if budget.get("calibrate") and not (budget.get("max_cpu_seconds") or budget.get("max_seconds")):
+        raise ConfigError(
+            "budget.calibrate=true turns a time budget into steps: set budget.max_cpu_seconds"
+        )
+
+
+def check_overrides(overrides: Sequence[str]) -> None:
+    """:func:`check_trainer_key` for every ``trainer.*`` key of command-line overrides,
+    sweep lists included (``trainer.max_steps=10,20``), before any job starts."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    for override in OverridesParser.create().parse_overrides(list(overrides)):
+        key = override.key_or_group
+        if key.startswith("trainer.") and not override.is_delete():
+            check_trainer_key(key.split(".", 1)[1])
+
+
 def register_resolvers() -> None:
     if not OmegaConf.has_resolver("menu.dirname"):
         OmegaConf.register_new_resolver("menu.dirname", _dirname)

@@ -48,7 +48,12 @@ def evaluate(
     when the shards carry each line's font (``KEY.json``, as generated lines do), CER by
     font; with ``lines`` also every line's key, reference, hypothesis and edit counts. Lines are
     batched in order of width within pools of 8 batches (less padding; the rates do not
-    depend on the order)."""
+    depend on the order).
+
+    Every labelled line is scored: ``n`` counts them all. Small images are padded; a line
+    whose image is missing, unreadable, cannot be normalized or is too wide is scored as an
+    empty hypothesis (all its characters are errors) and listed in ``failed_lines`` with
+    its reason. Only samples without a usable transcript are ``skipped``."""
     norm = instantiate(lit.cfg.norm)
     data = lit.cfg.data
     loader = make_loader(
@@ -59,13 +64,20 @@ def evaluate(
         workers=workers,
         max_width=int(data.get("max_width", 3000)),
         bucket=True,
+        score_all=True,
     )
     rates = ErrorRates(keep_lines=True)
     unknown = UnknownCharReport(lit.codec)
     skipped: Counter = Counter()
     seconds = 0.0
+    failed: list[dict] = []
     for batch in loader:
         skipped.update(batch.get("skipped") or {})
+        for line in batch.get("failed") or ():
+            ref = lit.codec.normalize(line["text"])
+            unknown.add(ref, line["key"])
+            rates.add(ref, "", line["key"], reason=line["reason"])
+            failed.append({"key": line["key"], "reason": line["reason"], "url": line["url"]})
         if not batch["keys"]:
             continue
         t0 = time.perf_counter()
@@ -83,7 +95,9 @@ def evaluate(
         "wer": rates.wer,
         "char_errors": rates.char_errors,
         "ref_chars": rates.ref_chars,
-        "lines_per_s": rates.n / max(seconds, 1e-9),
+        "lines_per_s": (rates.n - len(failed)) / max(seconds, 1e-9),
+        "failed": dict(rates.failed),
+        "failed_lines": failed,
         "by_length": rates.length_table(),
         "by_font": group_table(records, fonts),
         "confusions": rates.top_confusions(confusions),

@@ -17,6 +17,7 @@ from menu.data.codec import Codec, UnknownCharReport
 from menu.decode import beam, greedy
 from menu.metrics import ErrorRates
 from menu.models import build_model, ctc_min_length
+from menu.resume import rng_state, set_rng_state
 
 
 class LitRecognizer(pl.LightningModule):
@@ -41,6 +42,8 @@ class LitRecognizer(pl.LightningModule):
         self.infer_seconds = 0.0
         self.rates: dict[str, ErrorRates] = {}
         self.results: dict[str, Any] = {}
+        # what the run did: [step, val_cer] per validation, the steps it was resumed at
+        self.history: dict[str, list] = {"val": [], "resumed_at": []}
 
     # --- decoding ------------------------------------------------------------------------
 
@@ -73,6 +76,13 @@ class LitRecognizer(pl.LightningModule):
     def on_train_epoch_start(self) -> None:
         self.skipped["train"] = Counter()
         self._clock(running=True)
+
+    def on_train_batch_start(self, batch: dict, batch_idx: int) -> None:
+        # a resumed run draws the random numbers the uninterrupted run would have drawn:
+        # restored here, after Lightning made the data iterator (which draws a seed)
+        rng, self._resume_rng = getattr(self, "_resume_rng", None), None
+        if rng is not None:
+            set_rng_state(rng)
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor | None:
         self._count_skipped("train", batch.get("skipped"))
@@ -117,6 +127,11 @@ class LitRecognizer(pl.LightningModule):
 
     def _eval_step(self, split: str, batch: dict) -> None:
         self._count_skipped(split, batch.get("skipped"))
+        rates = self.rates[split]
+        for line in batch.get("failed") or ():  # labelled, but no usable image: all errors
+            ref = self.codec.normalize(line["text"])
+            self.unknown.add(ref, line["key"])
+            rates.add(ref, "", line["key"], reason=line["reason"])
         if not batch["keys"]:  # a batch that only carries skip counts
             return
         t0 = time.perf_counter()
@@ -124,7 +139,6 @@ class LitRecognizer(pl.LightningModule):
         if split == "test":
             self.infer_seconds += time.perf_counter() - t0
             self.infer_lines += len(hyps)
-        rates = self.rates[split]
         for key, ref, hyp in zip(batch["keys"], batch["texts"], hyps, strict=True):
             ref = self.codec.normalize(ref)
             self.unknown.add(ref, key)  # unknown chars stay in the reference: they are errors
@@ -145,8 +159,11 @@ class LitRecognizer(pl.LightningModule):
             "cer": cer,
             "wer": wer,
             "n": int(n),
+            "failed": dict(r.failed),
             "unknown": self.unknown.to_dict(),
         }
+        if split == "val" and self.trainer is not None and not self.trainer.sanity_checking:
+            self.history["val"].append([int(self.global_step), cer])
 
     def on_validation_epoch_start(self) -> None:
         if self._t_last is not None:
@@ -211,6 +228,8 @@ class LitRecognizer(pl.LightningModule):
             "train_seconds": self.train_seconds,
             "skipped": {k: dict(v) for k, v in self.skipped.items()},
             "train_skipped_last_epoch": dict(self.train_skipped_last_epoch),
+            "history": self.history,
+            "rng": rng_state(),
         }
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
@@ -220,6 +239,10 @@ class LitRecognizer(pl.LightningModule):
         for k, v in state.get("skipped", {}).items():
             self.skipped[k] = Counter(v)
         self.train_skipped_last_epoch = Counter(state.get("train_skipped_last_epoch", {}))
+        history = state.get("history", {})
+        self.history = {k: list(history.get(k, [])) for k in ("val", "resumed_at")}
+        self.history["resumed_at"].append(int(checkpoint.get("global_step", 0)))
+        self._resume_rng = state.get("rng")
 
 
 def trainable_lines(

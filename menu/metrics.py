@@ -21,9 +21,10 @@ class LineError:
     ref_chars: int
     word_errors: int
     ref_words: int
+    reason: str = ""  # why a line was not recognized (unreadable image, ...): hyp is empty
 
 
-def line_error(ref: str, hyp: str, key: str = "") -> LineError:
+def line_error(ref: str, hyp: str, key: str = "", reason: str = "") -> LineError:
     """Character and word edit distances of one line."""
     ref_words, hyp_words = ref.split(), hyp.split()
     return LineError(
@@ -34,6 +35,7 @@ def line_error(ref: str, hyp: str, key: str = "") -> LineError:
         ref_chars=len(ref),
         word_errors=Levenshtein.distance(ref_words, hyp_words),
         ref_words=len(ref_words),
+        reason=reason,
     )
 
 
@@ -48,7 +50,9 @@ def _bucket(n: int) -> str:
 
 @dataclass
 class ErrorRates:
-    """Accumulates lines; ``cer``/``wer`` are corpus rates, not means of per-line rates."""
+    """Accumulates lines; ``cer``/``wer`` are corpus rates, not means of per-line rates.
+    A line that could not be recognized (``add(..., reason=...)``) is scored as an empty
+    hypothesis: all its characters are errors; ``failed`` counts such lines by reason."""
 
     keep_lines: bool = False
     n: int = 0
@@ -59,9 +63,12 @@ class ErrorRates:
     lines: list[LineError] = field(default_factory=list)
     confusions: Counter = field(default_factory=Counter)
     by_length: dict = field(default_factory=dict)
+    failed: Counter = field(default_factory=Counter)
 
-    def add(self, ref: str, hyp: str, key: str = "") -> LineError:
-        e = line_error(ref, hyp, key)
+    def add(self, ref: str, hyp: str, key: str = "", reason: str = "") -> LineError:
+        e = line_error(ref, "" if reason else hyp, key, reason)
+        if reason:
+            self.failed[reason] += 1
         self.n += 1
         self.char_errors += e.char_errors
         self.ref_chars += e.ref_chars
@@ -73,9 +80,10 @@ class ErrorRates:
         b[2] += e.ref_chars
         if self.keep_lines:
             self.lines.append(e)
-            for op in Levenshtein.editops(ref, hyp):
+        if self.keep_lines and not reason:  # confusions describe what the model read
+            for op in Levenshtein.editops(ref, e.hyp):
                 src = ref[op.src_pos] if op.tag != "insert" else ""
-                dst = hyp[op.dest_pos] if op.tag != "delete" else ""
+                dst = e.hyp[op.dest_pos] if op.tag != "delete" else ""
                 self.confusions[(src, dst)] += 1
         return e
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import platform
@@ -34,6 +35,11 @@ def write_json(path: Path, data: Any) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    """A JSON file's content."""
+    return json.loads(Path(path).read_text(encoding="utf-8"))
 
 
 def read_result(run_dir: Path) -> dict | None:
@@ -69,6 +75,53 @@ def versions() -> dict[str, str]:
         with contextlib.suppress(PackageNotFoundError):
             out[name] = version(name)
     return out
+
+
+def machine() -> dict[str, Any]:
+    """The hardware facts that change floating-point results: CPU model and the instruction
+    set torch dispatches to, core count, and the GPU when one is visible."""
+    import torch
+
+    cpu = platform.processor() or platform.machine()
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    out: dict[str, Any] = {
+        "cpu": cpu,
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "cores": os.cpu_count(),
+        "platform": platform.platform(),
+    }
+    if torch.cuda.is_available():
+        out["gpu"] = torch.cuda.get_device_name(0)
+        out["cuda"] = torch.version.cuda
+        out["cudnn"] = torch.backends.cudnn.version()
+    return out
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """SHA-256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def shards_sha256(urls: Any) -> str | None:
+    """One SHA-256 over the bytes of a split's local shards, in order (None when any shard
+    is remote: a ``pipe:`` command or URL)."""
+    from menu.data.shards import expand_urls, is_remote
+
+    paths = expand_urls(urls)
+    if any(is_remote(p) for p in paths):
+        return None
+    digest = hashlib.sha256()
+    for p in paths:
+        digest.update(file_sha256(p).encode())
+    return digest.hexdigest()
 
 
 def _targets() -> dict[tuple[str, str], str]:

@@ -103,3 +103,19 @@ def gt_folder(tmp_path: Path, render: Callable[..., np.ndarray]) -> Callable[...
         return root
 
     return _make
+
+
+@pytest.fixture(scope="session")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """One tiny digits model trained once per session (``tests/tiny.py``): its root folder,
+    overrides, record and run folder."""
+    from tiny import tiny_overrides, write_digits_corpus
+
+    from menu.config import compose
+    from menu.train import run
+
+    root = tmp_path_factory.mktemp("tiny")
+    corpus = write_digits_corpus(root / "digits.txt")
+    overrides = [*tiny_overrides(root / "data", corpus), "optim.optimizer.lr=0.003"]
+    record = run(compose(overrides), root / "run", overrides=overrides)
+    return {"root": root, "overrides": overrides, "record": record, "run": root / "run"}

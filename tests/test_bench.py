@@ -141,6 +141,20 @@ def test_tesseract_absent_is_reported(tiny, tmp_path, monkeypatch):
     assert "(beam 4)" in bench.table({"tesseract": beam})
 
 
+def test_tesseract_comparison_scores_every_labelled_line(tiny, tmp_path, monkeypatch):
+    from tiny import bad_test_shard
+
+    monkeypatch.setenv("PATH", str(tmp_path))  # menu's side only
+    bad = bad_test_shard(tmp_path / "bad-000000.tar")
+    items = bench.write_test_pngs(str(bad), tmp_path / "png")
+    assert [(k, p is None) for k, p, _ in items] == [
+        ("tiny", False), ("huge", False), ("corrupt", True), ("noimage", True)
+    ]  # fmt: skip
+    out = bench.tesseract_compare(tiny["train"]["checkpoint"], str(bad), tmp_path)
+    assert out["lines"] == 4 and out["unreadable_lines"] == 2
+    assert out["menu"]["ref_chars"] == 1 + 2 + 3 + 4 and out["menu"]["char_errors"] >= 3 + 4
+
+
 @pytest.mark.skipif(shutil.which("tesseract") is None, reason="tesseract not installed")
 def test_tesseract_compare_runs(tiny, tmp_path):
     out = bench.tesseract_compare(tiny["train"]["checkpoint"], tiny["data"].test, tmp_path, lines=4)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import random
 from pathlib import Path
 
@@ -42,3 +43,24 @@ def tiny_overrides(data_dir: Path, corpus: Path) -> list[str]:
         "trainer.enable_progress_bar=false",
         "budget.max_epochs=10",
     ]
+
+
+def bad_test_shard(path: Path) -> Path:
+    """Labelled lines no recognizer can read well (tiny, huge, corrupt, no image) and
+    samples without a usable transcript."""
+    import webdataset as wds
+    from PIL import Image
+
+    def png(w: int, h: int) -> bytes:
+        buf = io.BytesIO()
+        Image.new("L", (w, h), 255).save(buf, format="PNG")
+        return buf.getvalue()
+
+    with wds.TarWriter(str(path)) as sink:
+        sink.write({"__key__": "tiny", "png": png(2, 3), "txt": b"7"})
+        sink.write({"__key__": "huge", "png": png(20000, 30), "txt": b"12"})
+        sink.write({"__key__": "corrupt", "png": b"\x89PNG broken", "txt": b"345"})
+        sink.write({"__key__": "noimage", "txt": b"6789"})
+        sink.write({"__key__": "unlabelled", "png": png(60, 30)})
+        sink.write({"__key__": "empty", "png": png(60, 30), "txt": b"  "})
+    return path

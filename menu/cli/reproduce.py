@@ -1,4 +1,4 @@
-"""`menu-reproduce RUN [OUT]`: rerun a finished run from its saved config and compare CERs."""
+"""`menu-reproduce RUN [OUT]`: replay a finished run exactly from its record and compare."""
 
 from __future__ import annotations
 
@@ -6,12 +6,12 @@ import argparse
 import json
 import sys
 
-from menu.train import reproduce
+from menu.replay import reproduce
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="menu-reproduce", description=__doc__)
-    p.add_argument("run", help="a run folder (holds .hydra/config.yaml and result.json)")
+    p.add_argument("run", help="a run folder (holds result.json)")
     p.add_argument("out", nargs="?", help="where to rerun (default RUN/reproduce)")
     args = p.parse_args(argv)
     report = reproduce(args.run, args.out)

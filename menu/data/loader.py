@@ -14,6 +14,8 @@ Each batch is a dict::
     keys    list[str]               WebDataset __key__
     urls    list[str]               shard each sample came from
     skipped dict[str, int]          samples skipped by reason since this worker's previous batch
+    failed  list[dict]              (``score_all`` only) labelled lines without a usable image
+                                    since the previous batch: key, text, url, reason
 
 The last partial batch is kept (``drop_last=False``, right for evaluation). Skip counts
 that occur after a worker's last batch are added to that last batch, so the sum of
@@ -21,6 +23,12 @@ that occur after a worker's last batch are added to that last batch, so the sum 
 *empty* batch (B = 0, ``images`` 0 x 1 x H x 1) that only carries ``skipped``; consumers
 must skip batches with ``len(batch["keys"]) == 0`` (``empty_batches=False`` turns this
 off; the counts are then only logged as a warning).
+
+With ``score_all`` (evaluation) every labelled line comes out: images smaller than the
+minimum are padded with background instead of skipped, and a line whose image is missing,
+cannot be decoded or normalized, or is too wide, is listed in ``failed`` with its reason
+(an evaluation scores it as an empty hypothesis). Only samples without a usable transcript
+(``LABEL_PROBLEMS``) and unreadable shards are skipped.
 """
 
 from __future__ import annotations
@@ -38,7 +46,7 @@ import torch
 import webdataset as wds
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
-from menu.data.shards import SkipSample, decode_sample, expand_urls
+from menu.data.shards import SkipSample, decode_line_image, decode_sample, decode_text, expand_urls
 
 __all__ = ["LineDataset", "LineLoader", "collate", "make_loader", "sum_skipped"]
 
@@ -101,6 +109,7 @@ class LineDataset(IterableDataset):
         nfc: bool = True,
         empty_batches: bool = True,
         split_by_rank: bool = True,
+        score_all: bool = False,
     ) -> None:
         if batch_size < 1:
             raise ValueError("batch_size must be >= 1")
@@ -119,6 +128,7 @@ class LineDataset(IterableDataset):
         self.nfc = bool(nfc)
         self.split_by_rank = bool(split_by_rank)
         self.empty_batches = bool(empty_batches)
+        self.score_all = bool(score_all)
         self.epoch = 0
 
     # ------------------------------------------------------------------ stages
@@ -137,7 +147,7 @@ class LineDataset(IterableDataset):
         return shards, n, k
 
     def _samples(
-        self, shards: list[str], mod: int, rem: int, skipped: Counter[str]
+        self, shards: list[str], mod: int, rem: int, skipped: Counter[str], failed: list[dict]
     ) -> Iterator[dict[str, Any]]:
         """Decoded good samples of ``shards``; a shard with tar-level errors counts once.
 
@@ -146,57 +156,100 @@ class LineDataset(IterableDataset):
         """
         i = 0
         for url in shards:
-            failed: list[Exception] = []
+            errors: list[Exception] = []
 
-            def handler(exn: Exception, failed: list[Exception] = failed, url: str = url) -> bool:
-                if not failed and rem == 0:
+            def handler(exn: Exception, errors: list[Exception] = errors, url: str = url) -> bool:
+                if not errors and rem == 0:
                     skipped["shard_error"] += 1
                     log.warning("skipping unreadable data in shard %s: %s", url, exn)
-                failed.append(exn)
+                errors.append(exn)
                 return True
 
             for sample in wds.tarfile_to_samples(handler=handler)(iter([{"url": url}])):
                 i += 1
                 if mod > 1 and (i - 1) % mod != rem:
                     continue
-                out = self._prepare(sample, skipped)
+                out = self._prepare(sample, skipped, failed)
                 if out is not None:
                     yield out
 
-    def _prepare(self, sample: dict[str, Any], skipped: Counter[str]) -> dict[str, Any] | None:
-        """Decode, validate and normalize one raw sample; None (counted) if it is bad."""
-        try:
-            img, text = decode_sample(sample)
-        except SkipSample as skip:
-            skipped[skip.reason] += 1
-            return None
+    def _prepare(
+        self, sample: dict[str, Any], skipped: Counter[str], failed: list[dict]
+    ) -> dict[str, Any] | None:
+        """Decode, validate and normalize one raw sample; None if it is bad (counted in
+        ``skipped``, or with ``score_all`` listed in ``failed`` when it has a transcript)."""
+        if not self.score_all:
+            try:
+                img, text = decode_sample(sample)
+            except SkipSample as skip:
+                skipped[skip.reason] += 1
+                return None
+            h, w = img.shape
+            if h < self.min_height or w < self.min_width:
+                skipped["too_small"] += 1
+                return None
+        else:
+            try:
+                text = decode_text(sample)
+            except SkipSample as skip:
+                skipped[skip.reason] += 1
+                return None
+            try:
+                img = decode_line_image(sample)
+            except SkipSample as skip:
+                return self._fail(sample, text, skip.reason, skipped, failed)
+        key = sample["__key__"]
         h, w = img.shape
-        if h < self.min_height or w < self.min_width:
-            skipped["too_small"] += 1
-            return None
         height = getattr(self.norm, "height", None)
-        est_w = w * height / h if height else w
+        est_w = w * height / max(h, 1) if height else w
         if est_w > 4 * self.max_width:  # hopeless: don't spend time normalizing
-            skipped["too_wide"] += 1
-            return None
+            return self._fail(sample, text, "too_wide", skipped, failed)
         try:
             image = self.norm(img)
         except Exception as exn:
-            skipped["norm_error"] += 1
-            log.warning("normalization failed for %s: %s", sample.get("__key__"), exn)
-            return None
+            log.warning("normalization failed for %s: %s", key, exn)
+            return self._fail(sample, text, "norm_error", skipped, failed)
         if image.shape[1] > self.max_width:
-            skipped["too_wide"] += 1
-            return None
-        if image.shape[1] < self.min_width:
+            return self._fail(sample, text, "too_wide", skipped, failed)
+        if self.score_all:  # pad small lines with background (ink 0) instead of dropping them
+            pad_h = max(0, self.min_height - image.shape[0])
+            pad_w = max(0, self.min_width - image.shape[1])
+            if pad_h or pad_w:
+                image = np.pad(image, ((0, pad_h), (0, pad_w)))
+        elif image.shape[1] < self.min_width:
             skipped["too_small"] += 1
             return None
         return {
             "image": image,
-            "text": unicodedata.normalize("NFC", text) if self.nfc else text,
-            "key": sample["__key__"],
+            "text": self._nfc(text),
+            "key": key,
             "url": sample.get("__url__", ""),
         }
+
+    def _nfc(self, text: str) -> str:
+        return unicodedata.normalize("NFC", text) if self.nfc else text
+
+    def _fail(
+        self,
+        sample: dict[str, Any],
+        text: str,
+        reason: str,
+        skipped: Counter[str],
+        failed: list[dict],
+    ) -> None:
+        """A labelled line without a usable image: skipped (training) or listed (score_all)."""
+        if not self.score_all:
+            skipped[reason] += 1
+            return None
+        failed.append(
+            {
+                "key": sample["__key__"],
+                "text": self._nfc(text),
+                "url": sample.get("__url__", ""),
+                "reason": reason,
+            }
+        )
+        return None
 
     def _groups(
         self, samples: Iterator[dict[str, Any]], rng: random.Random
@@ -240,16 +293,17 @@ class LineDataset(IterableDataset):
         worker, workers = (info.id, info.num_workers) if info is not None else (0, 1)
         rank, world = _dist_info() if self.split_by_rank else (0, 1)
         skipped: Counter[str] = Counter()
+        failed: list[dict] = []
         # string seeds are hashed deterministically by random.Random (unlike hash())
         shard_rng = random.Random(f"menu-shards-{self.seed}-{self.epoch}")
         rng = random.Random(f"menu-samples-{self.seed}-{self.epoch}-{rank}-{worker}")
         n, k = world * workers, rank * workers + worker
         if self.epoch_length is None:
             shards, mod, rem = self._shards(n, k, shard_rng)
-            samples = self._samples(shards, mod, rem, skipped)
+            samples = self._samples(shards, mod, rem, skipped, failed)
             limit = None
         else:
-            samples = self._repeat(n, k, shard_rng, skipped)
+            samples = self._repeat(n, k, shard_rng, skipped, failed)
             limit = self.epoch_length // n + (1 if k < self.epoch_length % n else 0)
             if limit == 0:
                 return
@@ -258,30 +312,31 @@ class LineDataset(IterableDataset):
                 samples, bufsize=self.shuffle, initial=self.shuffle, rng=rng
             )
 
-        def take() -> dict[str, int]:
-            out = dict(skipped)
+        def take(batch: dict[str, Any]) -> dict[str, Any]:
+            """Attach the skip counts (and failed lines) seen since the previous batch."""
+            batch["skipped"] = dict(skipped)
             skipped.clear()
-            return out
+            if self.score_all:
+                batch["failed"] = failed[:]
+                failed.clear()
+            return batch
 
         pending: dict[str, Any] | None = None
         count = 0
         for group in self._groups(samples, rng):
             if pending is not None:
-                pending["skipped"] = take()
-                yield pending
+                yield take(pending)
                 count += 1
             pending = collate(group)
             if limit is not None and count + 1 >= limit:
                 break
         if pending is not None:
             # the last batch carries every count seen after the previous one
-            pending["skipped"] = take()
-            yield pending
-        elif skipped:
+            yield take(pending)
+        elif skipped or failed:
             if self.empty_batches:
                 empty = collate([], empty_height=getattr(self.norm, "height", None) or 1)
-                empty["skipped"] = take()
-                yield empty
+                yield take(empty)
             else:
                 warnings.warn(
                     f"data worker {worker} produced no batch; skipped samples: {dict(skipped)}",
@@ -289,13 +344,13 @@ class LineDataset(IterableDataset):
                 )
 
     def _repeat(
-        self, n: int, k: int, rng: random.Random, skipped: Counter[str]
+        self, n: int, k: int, rng: random.Random, skipped: Counter[str], failed: list[dict]
     ) -> Iterator[dict[str, Any]]:
         """Endless passes over this reader's shards (reshuffled each pass) until one is empty."""
         while True:
             shards, mod, rem = self._shards(n, k, rng)
             got = False
-            for s in self._samples(shards, mod, rem, skipped):
+            for s in self._samples(shards, mod, rem, skipped, failed):
                 got = True
                 yield s
             if not got:
@@ -306,10 +361,33 @@ def _identity(x: Any) -> Any:
     return x
 
 
+def _skipping(iterator: Iterator[dict[str, Any]], skip: int) -> Iterator[dict[str, Any]]:
+    """``iterator`` without its first ``skip`` batches; their skip counts (and failed
+    lines) travel on with the first batch that is kept."""
+    skipped: Counter[str] = Counter()
+    failed: list[dict] = []
+    for _ in range(skip):
+        batch = next(iterator, None)
+        if batch is None:
+            return
+        skipped.update(batch.get("skipped") or {})
+        failed.extend(batch.get("failed") or ())
+    first = True
+    for batch in iterator:
+        if first:
+            batch["skipped"] = dict(skipped + Counter(batch.get("skipped") or {}))
+            if failed:
+                batch["failed"] = failed + list(batch.get("failed") or ())
+            first = False
+        yield batch
+
+
 class LineLoader(DataLoader):
     """DataLoader over a :class:`LineDataset` that advances the dataset epoch on each pass.
 
-    ``set_epoch(e)`` fixes the next pass's epoch explicitly (same seed + epoch = same order).
+    ``set_epoch(e)`` fixes the next pass's epoch explicitly (same seed + epoch = same order);
+    ``resume(e, k)`` also skips the first ``k`` batches of that pass (a run resumed in the
+    middle of epoch ``e``), adding their skip counts to the first batch it yields.
     """
 
     def __init__(self, dataset: LineDataset, **kwargs: Any) -> None:
@@ -317,15 +395,25 @@ class LineLoader(DataLoader):
         kwargs.setdefault("collate_fn", _identity)
         super().__init__(dataset, **kwargs)
         self._next_epoch = 0
+        self._skip = 0
 
     def set_epoch(self, epoch: int) -> None:
         """Use ``epoch`` for the next iteration."""
         self._next_epoch = int(epoch)
 
+    def resume(self, epoch: int, batches: int) -> None:
+        """Make the next iteration epoch ``epoch`` without its first ``batches`` batches."""
+        self.set_epoch(epoch)
+        self._skip = max(0, int(batches))
+
     def __iter__(self):  # type: ignore[override]
         self.dataset.epoch = self._next_epoch  # type: ignore[attr-defined]
         self._next_epoch += 1
-        return super().__iter__()
+        skip, self._skip = self._skip, 0
+        iterator = super().__iter__()
+        if not skip:
+            return iterator
+        return _skipping(iterator, skip)
 
     def __len__(self) -> int:
         ds: LineDataset = self.dataset  # type: ignore[assignment]
@@ -358,6 +446,7 @@ def make_loader(
     split_by_rank: bool = True,
     nfc: bool = True,
     empty_batches: bool = True,
+    score_all: bool = False,
 ) -> LineLoader:
     """Build the streaming batch loader for line shards.
 
@@ -369,7 +458,9 @@ def make_loader(
     skipped as ``too_wide``/``too_small``); ``min_height``: raw-height limit.
     ``epoch_length``: batches per epoch (shards are repeated as needed); None = one pass.
     ``nfc``: NFC-normalize transcripts. ``empty_batches``: see the module docstring
-    (a worker with only bad samples reports them in a B = 0 batch). Deterministic for a
+    (a worker with only bad samples reports them in a B = 0 batch). ``score_all``: every
+    labelled line comes out, in a batch or in its ``failed`` list (evaluation; see the
+    module docstring). Deterministic for a
     fixed seed and worker count; the last partial batch is kept unless ``drop_last``.
     """
     ds = LineDataset(
@@ -388,6 +479,7 @@ def make_loader(
         nfc=nfc,
         empty_batches=empty_batches,
         split_by_rank=split_by_rank,
+        score_all=score_all,
     )
     kwargs: dict[str, Any] = {"num_workers": int(workers), "pin_memory": pin_memory}
     if workers > 0 and prefetch_factor is not None:

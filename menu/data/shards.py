@@ -32,12 +32,15 @@ from menu.data.codec import clean_text
 from menu.data.image import IMAGE_EXTS, decode_image, encode_png, pil_to_gray
 
 __all__ = [
+    "LABEL_PROBLEMS",
     "SKIP_REASONS",
     "ConvertReport",
     "ShardSink",
     "SkipSample",
     "convert_folder",
+    "decode_line_image",
     "decode_sample",
+    "decode_text",
     "expand_urls",
     "export_shards",
     "find_pairs",
@@ -176,17 +179,15 @@ def _find(sample: dict[str, Any], exts: Iterable[str]) -> tuple[str, Any] | tupl
 TEXT_EXTS = ("txt", "gt.txt")
 
 
-def decode_sample(sample: dict[str, Any]) -> tuple[np.ndarray, str]:
-    """Raw WebDataset sample -> (uint8 grayscale image, cleaned transcript).
+#: Skip reasons that leave a sample without a usable transcript (it is not a labelled line).
+LABEL_PROBLEMS = ("missing_text", "bad_utf8", "empty_text", "multiline_text")
 
-    Raises :class:`SkipSample` with the reason for bad samples; never anything else.
-    The transcript is decoded as strict UTF-8 with trailing line breaks removed; it
-    is not NFC-normalized here (the loader does that) and spaces are kept.
-    """
-    _, img_bytes = _find(sample, IMAGE_EXTS)
+
+def decode_text(sample: dict[str, Any]) -> str:
+    """The cleaned transcript of a raw WebDataset sample; :class:`SkipSample` with one of
+    :data:`LABEL_PROBLEMS` when there is no usable one. Strict UTF-8, trailing line breaks
+    removed, spaces kept, not NFC-normalized (the loader does that)."""
     _, txt_bytes = _find(sample, TEXT_EXTS)
-    if img_bytes is None:
-        raise SkipSample("missing_image", str(sample.get("__key__")))
     if txt_bytes is None:
         raise SkipSample("missing_text", str(sample.get("__key__")))
     try:
@@ -197,11 +198,31 @@ def decode_sample(sample: dict[str, Any]) -> tuple[np.ndarray, str]:
         raise SkipSample("empty_text")
     if "\n" in text or "\r" in text:
         raise SkipSample("multiline_text")
+    return text
+
+
+def decode_line_image(sample: dict[str, Any]) -> np.ndarray:
+    """The uint8 grayscale image of a raw sample; :class:`SkipSample` (``missing_image``,
+    ``corrupt_image``) when there is none or it cannot be decoded."""
+    _, img_bytes = _find(sample, IMAGE_EXTS)
+    if img_bytes is None:
+        raise SkipSample("missing_image", str(sample.get("__key__")))
     try:
-        img = decode_image(img_bytes)
+        return decode_image(img_bytes)
     except Exception as exn:  # PIL raises many types (incl. DecompressionBombError)
         raise SkipSample("corrupt_image", f"{type(exn).__name__}: {exn}") from None
-    return img, text
+
+
+def decode_sample(sample: dict[str, Any]) -> tuple[np.ndarray, str]:
+    """Raw WebDataset sample -> (uint8 grayscale image, cleaned transcript).
+
+    Raises :class:`SkipSample` with the reason for bad samples; never anything else.
+    A sample with neither image nor transcript is ``missing_image``.
+    """
+    if _find(sample, IMAGE_EXTS)[1] is None:
+        raise SkipSample("missing_image", str(sample.get("__key__")))
+    text = decode_text(sample)
+    return decode_line_image(sample), text
 
 
 def sanitize_key(rel: str) -> str:

@@ -1,0 +1,235 @@
+"""Every run can be replayed exactly: what a run records, menu-reproduce for runs made
+alone, in a parallel sweep with a CPU-time budget, with early stopping and with init_from,
+exact resume after a kill, calibrated budgets, and clear errors for conflicting keys."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from menu.calibrate import CALIBRATION, apply, calibrated
+from menu.config import OWNED_TRAINER_KEYS, ConfigError, check, compose
+from menu.record import read_result
+from menu.replay import compare, environment_differences, replay_config, reproduce
+from menu.train import run
+
+#: Fields a replay must reproduce (menu.replay.COMPARED) plus what identifies the run.
+SAME = ("val_cer", "test_cer", "test_wer", "steps", "batches", "epochs", "params", "choices")
+
+
+def menu_train(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    cmd = [sys.executable, "-m", "menu.cli.train", *args]
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{cmd} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    return proc
+
+
+def assert_replayed(run_dir: Path, out: Path) -> dict:
+    report = reproduce(run_dir, out)
+    assert report["identical"], json.dumps(report, indent=1)
+    original, replay = read_result(run_dir), read_result(out)
+    for key in SAME:
+        assert original[key] == replay[key], key
+    assert original["val_history"] == replay["val_history"]
+    return report
+
+
+def test_a_run_records_what_it_did(tiny):
+    record = tiny["record"]
+    assert record["stopped_by"] == "max_epochs" and record["epochs"] == 10
+    assert record["steps"] == record["batches"] == 10 * 32
+    assert [step for step, _ in record["val_history"]] == [32 * e for e in range(1, 11)]
+    assert record["val_cer"] == min(cer for _, cer in record["val_history"])
+    assert record["threads"] == torch.get_num_threads() and record["workers"] == 0
+    assert record["batch_size"] == 8 and record["resumed_at"] == []
+    assert record["config"]["threads"] == record["threads"]
+    assert record["machine"]["cpu_capability"] and set(record["data_sha256"]) == {
+        "train", "val", "test"
+    }  # fmt: skip
+
+
+def test_replay_of_a_run_made_alone(tiny, tmp_path):
+    report = assert_replayed(tiny["run"], tmp_path / "replay")
+    assert report["environment_differences"] == []
+
+
+def test_replay_of_an_early_stopped_run(tiny, tmp_path):
+    overrides = [*tiny["overrides"], "early_stopping.patience=1", "budget.val_every_steps=8"]
+    record = run(compose(overrides), tmp_path / "run")
+    assert record["stopped_by"] == "early_stopping" and record["epochs"] < 10
+    assert_replayed(tmp_path / "run", tmp_path / "replay")
+
+
+def test_replay_of_an_init_from_run_and_a_changed_checkpoint(tiny, tmp_path):
+    best = tmp_path / "init.ckpt"
+    best.write_bytes(Path(tiny["record"]["best_checkpoint"]).read_bytes())
+    overrides = [*tiny["overrides"], f"init_from={best}", "budget.max_steps=12"]
+    record = run(compose(overrides), tmp_path / "run")
+    assert record["stopped_by"] == "max_steps" and record["steps"] == 12
+    assert record["init_from_sha256"]
+    assert_replayed(tmp_path / "run", tmp_path / "replay")
+    state = torch.load(best, weights_only=True)
+    state["state_dict"] = {k: v + 0.01 for k, v in state["state_dict"].items()}
+    torch.save(state, best)
+    cfg = replay_config(read_result(tmp_path / "run"))
+    differences = environment_differences(read_result(tmp_path / "run"), cfg)
+    assert any("init_from" in d and "changed" in d for d in differences)
+
+
+def test_replay_of_runs_from_a_parallel_sweep_with_a_cpu_budget(tiny, tmp_path):
+    """The README path: a joblib sweep (2 jobs, 1 thread each) with a CPU-time budget, then
+    menu-reproduce of each run (on all cores, unless the record pins the threads)."""
+    args = [
+        "-m", *tiny["overrides"], "budget.max_epochs=100", "budget.max_cpu_seconds=2",
+        "budget.val_every_steps=16", "reduce=sum,max", "hydra/launcher=joblib",
+        "hydra.launcher.n_jobs=2", f"hydra.sweep.dir={tmp_path}/sweep",
+    ]  # fmt: skip
+    menu_train(*args, cwd=tiny["root"])
+    runs = sorted(p.parent for p in (tmp_path / "sweep").glob("*/result.json"))
+    assert len(runs) == 2
+    for run_dir in runs:
+        record = read_result(run_dir)
+        assert record["stopped_by"] == "max_cpu_seconds" and record["threads"] == 1
+        report = assert_replayed(run_dir, tmp_path / "replay" / run_dir.name)
+        assert report["replayed_with"] == {
+            "threads": 1, "workers": 0, "max_batches": record["batches"]
+        }  # fmt: skip
+
+
+def test_differences_are_named_not_a_bare_false(tiny, tmp_path):
+    record = copy.deepcopy(tiny["record"])
+    record["versions"]["torch"] = "1.0.0"
+    record["machine"]["cpu_capability"] = "NEON"
+    cfg = replay_config(record)
+    cfg.trainer.accelerator = "gpu"
+    differences = environment_differences(record, cfg)
+    assert any(d.startswith("torch 1.0.0 ->") for d in differences)
+    assert any("cpu_capability: NEON" in d for d in differences)
+    assert any("not deterministic" in d for d in differences)
+    other = copy.deepcopy(tiny["record"])
+    other["test_cer"] += 0.01
+    other["val_history"] = [[s, c + (0.5 if s >= 64 else 0)] for s, c in other["val_history"]]
+    diff = compare(tiny["record"], other, tiny["run"], tiny["run"])
+    assert diff["test_cer"] == [tiny["record"]["test_cer"], other["test_cer"]]
+    assert diff["first_val_difference"]["step"] == 64
+
+
+def test_resume_after_a_kill_is_exact(tiny, tmp_path):
+    """A run killed (SIGKILL) and resumed ends exactly where one that ran through ends."""
+    import signal
+    import time
+
+    import pytest
+
+    overrides = [*tiny["overrides"], "budget.max_epochs=3", "checkpoint.every_steps=5",
+                 "budget.val_every_steps=10", "conv=fmp", "conv.channels=[8,16,32,32]"]  # fmt: skip
+    through = run(compose(overrides), tmp_path / "through")
+    cmd = [sys.executable, "-m", "menu.cli.train", *overrides, f"hydra.run.dir={tmp_path}/run"]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    last = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        if last.exists() and torch.load(last, weights_only=True)["global_step"] >= 37:
+            break
+        time.sleep(0.1)
+    if proc.poll() is not None:
+        pytest.fail("finished before it could be killed")
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert read_result(tmp_path / "run")["status"] == "running"
+    subprocess.run(cmd, env=env, check=True, capture_output=True)
+    resumed = read_result(tmp_path / "run")
+    assert resumed["status"] == "ok" and resumed["resumed_at"] and resumed["resumed"]
+    for key in ("val_cer", "test_cer", "steps", "batches", "epochs", "val_history"):
+        assert resumed[key] == through[key], key
+    rows = (tmp_path / "run" / "logs" / "metrics.csv").read_text().splitlines()
+    assert len(rows) == len(
+        (tmp_path / "through" / "logs" / "metrics.csv").read_text().splitlines()
+    )
+
+
+def test_calibrated_budget_is_measured_once(tiny, tmp_path):
+    cfg = compose([*tiny["overrides"], "budget.max_cpu_seconds=3", "budget.calibrate=true"])
+    first = calibrated(cfg, tmp_path)
+    assert first["max_steps"] > 0 and first["from"] == {"max_cpu_seconds": 3.0}
+    assert first["measured_steps"] == 30 and first["seconds_per_step"] > 0
+    assert calibrated(cfg, tmp_path) == first  # read back, not measured again
+    assert json.loads((tmp_path / CALIBRATION).read_text()) == first
+    apply(cfg, first)
+    assert cfg.budget.max_steps == first["max_steps"] and cfg.budget.max_cpu_seconds is None
+    with pytest.raises(ConfigError, match="max_cpu_seconds"):
+        check(compose([*tiny["overrides"], "budget.calibrate=true"]))
+
+
+def test_a_calibrated_sweep_gives_every_run_the_same_steps(tiny, tmp_path):
+    menu_train(
+        "-m", *tiny["overrides"], "budget.max_epochs=100", "budget.max_cpu_seconds=1",
+        "budget.calibrate=true", "reduce=sum,max", f"hydra.sweep.dir={tmp_path}/sweep",
+        cwd=tiny["root"],
+    )  # fmt: skip
+    steps = json.loads((tmp_path / "sweep" / CALIBRATION).read_text())["max_steps"]
+    records = [read_result(p.parent) for p in (tmp_path / "sweep").glob("*/result.json")]
+    assert len(records) == 2
+    for record in records:
+        assert record["steps"] == steps and record["stopped_by"] == "max_steps"
+        assert record["calibration"]["max_steps"] == steps
+        assert record["budget"]["max_cpu_seconds"] is None
+
+
+@pytest.mark.parametrize("key", sorted(OWNED_TRAINER_KEYS))
+def test_trainer_keys_owned_by_menu_name_the_key_to_use(key):
+    with pytest.raises(ConfigError, match=f"trainer.{key}") as e:
+        check(compose([f"trainer.{key}=1"]))
+    if OWNED_TRAINER_KEYS[key]:
+        assert f"use {OWNED_TRAINER_KEYS[key]} instead" in str(e.value)
+
+
+def test_config_yaml_holds_a_placeholder_for_every_owned_key():
+    trainer = compose([]).trainer
+    assert {k for k, v in trainer.items() if v is None} == set(OWNED_TRAINER_KEYS)
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("+trainer.not_a_trainer_arg=1", "not an argument of Lightning's Trainer"),
+        ("budget.max_steps=1.5", "budget.max_steps must be a whole number"),
+        ("budget.max_cpu_seconds=-3", "budget.max_cpu_seconds must be positive"),
+    ],
+)
+def test_bad_values_stop_with_a_message(override, message):
+    with pytest.raises(ConfigError, match=message):
+        check(compose([override]))
+
+
+def test_cli_refuses_conflicting_keys_in_one_line(tiny, tmp_path):
+    proc = menu_train("trainer.max_steps=30", f"hydra.run.dir={tmp_path}/one", cwd=tmp_path,
+                      check=False)  # fmt: skip
+    assert proc.returncode != 0
+    assert "menu-train: error: use budget.max_steps instead of trainer.max_steps" in proc.stderr
+    assert "Traceback" not in proc.stderr and not (tmp_path / "one" / "result.json").exists()
+    # a sweep is refused before any job starts
+    proc = menu_train("-m", "trainer.max_steps=10,20", f"hydra.sweep.dir={tmp_path}/sweep",
+                      cwd=tmp_path, check=False)  # fmt: skip
+    assert proc.returncode != 0 and "budget.max_steps" in proc.stderr
+    assert not list((tmp_path / "sweep").glob("*/result.json"))
+
+
+def test_config_dir_of_a_run_points_to_menu_reproduce(tiny, tmp_path):
+    hydra_dir = tmp_path / "run" / ".hydra"
+    hydra_dir.mkdir(parents=True)
+    for name in ("config.yaml", "overrides.yaml", "hydra.yaml"):
+        (hydra_dir / name).write_text("{}\n")
+    proc = menu_train("--config-dir", str(hydra_dir), "--config-name", "config",
+                      f"hydra.run.dir={tmp_path}/other", cwd=tmp_path, check=False)  # fmt: skip
+    assert proc.returncode != 0 and f"menu-reproduce {tmp_path / 'run'}" in proc.stderr
