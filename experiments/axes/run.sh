@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Study "axes": one axis at a time around the conv_bilstm preset, every option of every
-# axis, 3 seeds, 150 CPU-seconds of training per run, 2 runs in parallel (1 thread each).
-# About an hour on 2 cores. Run from the repository root:  bash experiments/axes/run.sh
+# axis, 3 seeds, 3,000 training steps per run, 2 runs in parallel (1 thread each).
+# About 80 minutes on 2 cores. Run from the repository root:  bash experiments/axes/run.sh
 # A rerun skips the runs that finished; the table is rebuilt from every result.json.
 set -euo pipefail
 train() { menu-train experiment=conv_bilstm sweep=axes hydra.sweep.dir=multirun/axes seed=1,2,3 "$@"; }
