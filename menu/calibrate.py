@@ -18,6 +18,7 @@ import logging
 import os
 import tempfile
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -84,7 +85,9 @@ def measure(cfg: DictConfig) -> dict[str, Any]:
             default_root_dir=tmp,
             callbacks=[Budget(max_steps=WARMUP + MEASURED), clock],
         )
-        trainer.fit(built.lit, built.loaders["train"])
+        with warnings.catch_warnings():  # no validation here, on purpose
+            warnings.filterwarnings("ignore", ".*no `val_dataloader`.*")
+            trainer.fit(built.lit, built.loaders["train"])
     readings = clock.cpu if key == "max_cpu_seconds" else clock.wall
     if len(readings) <= WARMUP:
         raise ValueError(f"calibration needs more than {WARMUP} training batches")

@@ -41,7 +41,7 @@ class PeriodicCheckpoint(pl.Callback):
         # Lightning's own test for "validate after this batch" (private, stable in 2.x)
         if trainer.fit_loop.epoch_loop._should_check_val_fx(trainer.fit_loop._data_fetcher):
             return
-        trainer.save_checkpoint(self.path)
+        trainer.save_checkpoint(self.path, weights_only=False)  # full state: resumable
         self._saved_at = step
 
 

@@ -525,7 +525,7 @@ def _fmt(df: pd.DataFrame, resamples: int = 1000) -> pd.DataFrame:
     out = df.copy()
     for c in out.columns:
         s = out[c]
-        if c in ("params",):
+        if c in ("params", "steps"):
             out[c] = [f"{v:,.0f}" if pd.notna(v) else "" for v in s]
         elif c in ("infer_lines_per_s", "train_seconds"):
             out[c] = [f"{v:.1f}" if pd.notna(v) else "" for v in s]
@@ -749,6 +749,7 @@ def aggregate(
         "test_cer",
         "test_wer",
         "val_cer",
+        "steps",
         "params",
         "infer_lines_per_s",
         "train_seconds",

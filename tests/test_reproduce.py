@@ -7,12 +7,15 @@ from __future__ import annotations
 import copy
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 import torch
+from tiny import menu_train
 
 from menu.calibrate import CALIBRATION, apply, calibrated
 from menu.config import OWNED_TRAINER_KEYS, ConfigError, check, compose
@@ -22,15 +25,6 @@ from menu.train import run
 
 #: Fields a replay must reproduce (menu.replay.COMPARED) plus what identifies the run.
 SAME = ("val_cer", "test_cer", "test_wer", "steps", "batches", "epochs", "params", "choices")
-
-
-def menu_train(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    cmd = [sys.executable, "-m", "menu.cli.train", *args]
-    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"{cmd} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
-    return proc
 
 
 def assert_replayed(run_dir: Path, out: Path) -> dict:
@@ -125,11 +119,6 @@ def test_differences_are_named_not_a_bare_false(tiny, tmp_path):
 
 def test_resume_after_a_kill_is_exact(tiny, tmp_path):
     """A run killed (SIGKILL) and resumed ends exactly where one that ran through ends."""
-    import signal
-    import time
-
-    import pytest
-
     overrides = [*tiny["overrides"], "budget.max_epochs=3", "checkpoint.every_steps=5",
                  "budget.val_every_steps=10", "conv=fmp", "conv.channels=[8,16,32,32]"]  # fmt: skip
     through = run(compose(overrides), tmp_path / "through")

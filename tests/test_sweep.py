@@ -3,13 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
-from tiny import tiny_overrides, write_digits_corpus
+from tiny import menu_train, tiny_overrides, write_digits_corpus
 
 from menu.record import read_result
 from menu.table import load_runs
@@ -21,15 +17,6 @@ def tiny(tmp_path_factory):
     corpus = write_digits_corpus(root / "digits.txt")
     overrides = [*tiny_overrides(root / "data", corpus), "budget.max_epochs=2"]
     return root, overrides
-
-
-def menu_train(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    cmd = [sys.executable, "-m", "menu.cli.train", *args]
-    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"{cmd} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
-    return proc
 
 
 def test_parallel_2x2_sweep_tables_and_restart(tiny, tmp_path):

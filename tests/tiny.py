@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import io
+import os
 import random
+import subprocess
+import sys
 from pathlib import Path
 
 
@@ -64,3 +67,13 @@ def bad_test_shard(path: Path) -> Path:
         sink.write({"__key__": "unlabelled", "png": png(60, 30)})
         sink.write({"__key__": "empty", "png": png(60, 30), "txt": b"  "})
     return path
+
+
+def menu_train(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
+    """Run ``menu-train ARGS`` in a subprocess (as a user would); fail with its output."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    cmd = [sys.executable, "-m", "menu.cli.train", *args]
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{cmd} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    return proc
