@@ -9,13 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from menu.data.codec import Codec, scan_texts
 from menu.data.loader import make_loader
 from menu.data.synth import prepare
 from menu.lit import LitRecognizer
+from menu.registry import instantiate_option
 
 
 def build_codec(data: DictConfig) -> tuple[Codec, int]:
@@ -114,7 +114,7 @@ def setup(cfg: DictConfig, choices: dict[str, str], world: int = 1) -> Setup:
     init = read_init(init_from) if init_from else None
     if init is not None:
         codec = init_codec(init, init_from, data)
-    norm = instantiate(cfg.norm)
+    norm = instantiate_option("norm", cfg.norm)
     plain = OmegaConf.to_container(cfg, resolve=True)
     plain["data"] = OmegaConf.to_container(data, resolve=True)
     plain["choices"] = choices

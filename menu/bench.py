@@ -46,7 +46,6 @@ from typing import Any
 
 import pytorch_lightning as pl
 import torch
-from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 import menu.assemble as assemble
@@ -54,6 +53,7 @@ import menu.train as menu_train
 from menu.config import compose, options
 from menu.data.shards import fonts_of
 from menu.metrics import group_table
+from menu.registry import instantiate_option
 
 #: Marker of the result line a worker subprocess prints on stdout.
 RESULT_MARK = "MENU_BENCH_RESULT "
@@ -391,7 +391,7 @@ def bare_train(
     torch.use_deterministic_algorithms(bool(cfg.deterministic) and device == "cpu")
     data = prepare_data(cfg)
     codec, _ = assemble.build_codec(data)
-    norm = instantiate(cfg.norm)
+    norm = instantiate_option("norm", cfg.norm)
     loader = assemble.loaders(cfg, data, norm)["train"]
     lit = LitRecognizer(_plain_cfg(cfg, data), codec.to_dict())
     model = lit.model.to(device).train()
@@ -685,7 +685,7 @@ def data_throughput(
 
     out: dict[str, Any] = {}
     for name, ncfg in norms.items():
-        norm = instantiate(ncfg)
+        norm = instantiate_option("norm", ncfg)
         rates = []
         for _ in range(max(1, repeats)):
             loader = make_loader(

@@ -62,7 +62,7 @@ def measure(cfg: DictConfig) -> dict[str, Any]:
     """Train ``cfg`` for WARMUP + MEASURED steps (no validation, nothing saved) and convert
     its time budget into steps."""
     from menu.assemble import setup
-    from menu.record import infer_choices
+    from menu.registry import infer_choices
     from menu.train import set_threads
 
     key, seconds = time_limit(cfg.budget)

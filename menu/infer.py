@@ -10,7 +10,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from hydra.utils import instantiate
 from PIL import Image
 
 from menu.data.codec import UnknownCharReport
@@ -19,19 +18,49 @@ from menu.data.loader import collate, make_loader
 from menu.data.shards import fonts_of
 from menu.lit import LitRecognizer
 from menu.metrics import ErrorRates, group_table, label_records
+from menu.registry import UnsafeConfig, check_options, instantiate_option
+
+
+class CheckpointError(ValueError):
+    """A file that is not a loadable menu checkpoint; the message says why in one line."""
 
 
 def load_checkpoint(path: str | Path, device: str = "cpu") -> LitRecognizer:
     """Rebuild the recognizer from a checkpoint alone (config, codec and weights inside).
 
-    Loaded with ``weights_only=True``: no arbitrary pickle is ever executed.
+    Safe for a file from a stranger: it is read with ``weights_only=True`` (tensors and
+    plain data only, no pickled object is ever executed), and its configuration may only
+    choose among menu's options (``menu.registry``: every ``_target_`` must be one that a
+    ``conf/<group>/*.yaml`` names, with plain arguments its class takes), so nothing in the
+    file can make menu call other code. Raises :class:`CheckpointError` otherwise.
     """
-    ckpt = torch.load(Path(path), map_location=device, weights_only=True)
-    if "hyper_parameters" not in ckpt or "state_dict" not in ckpt:
-        raise ValueError(f"{path} is not a menu checkpoint (no hyper_parameters/state_dict)")
+    import pickle
+
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint file")
+    try:
+        ckpt = torch.load(path, map_location=device, weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise CheckpointError(
+            f"{path}: not loadable as tensors and plain data, refused without running "
+            f"anything ({first[:200]})"
+        ) from None
+    if not isinstance(ckpt, dict) or "hyper_parameters" not in ckpt or "state_dict" not in ckpt:
+        raise CheckpointError(f"{path} is not a menu checkpoint (no hyper_parameters/state_dict)")
     hp = ckpt["hyper_parameters"]
+    if not isinstance(hp.get("cfg"), dict) or not isinstance(hp.get("codec"), dict):
+        raise CheckpointError(f"{path} is not a menu checkpoint (no config/codec)")
+    try:
+        check_options(hp["cfg"])
+    except UnsafeConfig as e:
+        raise CheckpointError(f"{path}: refused: {e}") from None
     lit = LitRecognizer(hp["cfg"], hp["codec"], steps_per_epoch=hp.get("steps_per_epoch"))
-    lit.load_state_dict(ckpt["state_dict"])
+    try:
+        lit.load_state_dict(ckpt["state_dict"])
+    except RuntimeError as e:
+        raise CheckpointError(f"{path}: its weights do not fit its own config ({e})") from None
     return lit.to(device).eval()
 
 
@@ -54,7 +83,7 @@ def evaluate(
     whose image is missing, unreadable, cannot be normalized or is too wide is scored as an
     empty hypothesis (all its characters are errors) and listed in ``failed_lines`` with
     its reason. Only samples without a usable transcript are ``skipped``."""
-    norm = instantiate(lit.cfg.norm)
+    norm = instantiate_option("norm", lit.cfg.norm)
     data = lit.cfg.data
     loader = make_loader(
         urls,
@@ -120,7 +149,7 @@ def predict(
     """(path, text, error) for each image in input order; an unreadable image gives text
     None and the error, and the others go on. Images are read ``pool`` batches at a time and
     batched in order of width (less padding)."""
-    norm = instantiate(lit.cfg.norm)
+    norm = instantiate_option("norm", lit.cfg.norm)
     step = batch_size * max(1, pool)
     for start in range(0, len(paths), step):
         chunk = [str(p) for p in paths[start : start + step]]

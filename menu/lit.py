@@ -9,7 +9,6 @@ from typing import Any
 
 import pytorch_lightning as pl
 import torch
-from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
@@ -17,6 +16,7 @@ from menu.data.codec import Codec, UnknownCharReport
 from menu.decode import beam, greedy
 from menu.metrics import ErrorRates
 from menu.models import build_model, ctc_min_length
+from menu.registry import instantiate_option
 from menu.resume import rng_state, set_rng_state
 
 
@@ -203,7 +203,7 @@ class LitRecognizer(pl.LightningModule):
 
     def configure_optimizers(self) -> dict:
         optim = self.cfg.optim
-        optimizer = instantiate(optim.optimizer, params=self.parameters())
+        optimizer = instantiate_option("optim", optim.optimizer, params=self.parameters())
         warmup = int(optim.get("warmup_steps", 0) or 0)
         total = self.total_steps() if optim.get("schedule", "constant") == "cosine" else None
 

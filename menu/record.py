@@ -13,10 +13,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-import yaml
-from omegaconf import DictConfig
-
-from menu.config import CONF_DIR, GROUPS
+from menu.config import CONF_DIR
 
 RESULT = "result.json"
 PACKAGES = ("torch", "pytorch-lightning", "hydra-core", "omegaconf", "webdataset", "numpy")
@@ -122,23 +119,3 @@ def shards_sha256(urls: Any) -> str | None:
     for p in paths:
         digest.update(file_sha256(p).encode())
     return digest.hexdigest()
-
-
-def _targets() -> dict[tuple[str, str], str]:
-    """(group, _target_) -> option name, from the YAML files."""
-    table: dict[tuple[str, str], str] = {}
-    for group in GROUPS:
-        for path in sorted((CONF_DIR / group).glob("*.yaml")):
-            target = (yaml.safe_load(path.read_text()) or {}).get("_target_")
-            table.setdefault((group, target), path.stem)
-    return table
-
-
-def infer_choices(cfg: DictConfig) -> dict[str, str]:
-    """Option names of the model groups from their ``_target_`` (when Hydra's are absent)."""
-    table = _targets()
-    return {
-        g: table.get((g, cfg[g].get("_target_")), str(cfg[g].get("_target_")))
-        for g in GROUPS
-        if cfg.get(g) is not None
-    }

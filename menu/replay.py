@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from omegaconf import DictConfig, OmegaConf
 from menu.budget import TIME_LIMITS
 from menu.data.shards import expand_urls
 from menu.record import file_sha256, git_sha, machine, read_result, versions
+from menu.registry import BUILT, UnsafeConfig, check_options
 from menu.table import LINES
 
 log = logging.getLogger(__name__)
@@ -36,14 +38,25 @@ COMPARED = ("val_cer", "test_cer", "test_wer", "steps", "batches", "epochs", "pa
 ARITHMETIC = ("cpu", "cpu_capability", "gpu", "cuda", "cudnn")
 
 
-def replay_config(record: dict[str, Any]) -> DictConfig:
-    """The configuration that replays ``record`` (see the module docstring)."""
+def replay_config(record: dict[str, Any], allow_pipe: bool = False) -> DictConfig:
+    """The configuration that replays ``record`` (see the module docstring). A record is a
+    file like any other: its options must be menu's (``menu.registry``), and ``pipe:``
+    shard URLs (shell commands) are refused unless ``allow_pipe``."""
     if "config" not in record or "batches" not in record:
         raise ValueError(
             "this result.json was written by an older menu that did not record the "
             "configuration and the batches it ran; train the run again to replay it"
         )
     cfg = OmegaConf.create(record["config"])
+    check_options(cfg, BUILT)
+    for split in ("train", "val", "test"):
+        urls = cfg.data.get(split)
+        for url in [urls] if isinstance(urls, str) else list(urls or []):
+            if str(url).startswith("pipe:") and not allow_pipe:
+                raise UnsafeConfig(
+                    f"data.{split} of the recorded run runs a shell command ({url}); "
+                    "replay it only if you trust the run folder: --allow-pipe"
+                )
     cfg.threads = int(record["threads"])
     cfg.data.workers = int(record["workers"])
     if record.get("stopped_by") in TIME_LIMITS:
@@ -140,9 +153,16 @@ def compare(original: dict[str, Any], replay: dict[str, Any], a: Path, b: Path) 
     return diff
 
 
-def reproduce(run_dir: str | Path, out_dir: str | Path | None = None) -> dict[str, Any]:
+def reproduce(
+    run_dir: str | Path,
+    out_dir: str | Path | None = None,
+    *,
+    allow_pipe: bool = False,
+    show: bool = False,
+) -> dict[str, Any]:
     """Replay the finished run in ``run_dir`` into ``out_dir`` (default ``RUN/reproduce``)
-    and compare: ``identical`` is true when every compared field is equal."""
+    and compare: ``identical`` is true when every compared field is equal. With ``show``
+    the configuration is logged before it runs."""
     from menu.train import run
 
     run_dir = Path(run_dir)
@@ -151,7 +171,9 @@ def reproduce(run_dir: str | Path, out_dir: str | Path | None = None) -> dict[st
         raise FileNotFoundError(f"no readable {run_dir / 'result.json'}: not a menu-train run")
     if original.get("status") != "ok":
         raise ValueError(f"{run_dir} did not finish (status {original.get('status')!r})")
-    cfg = replay_config(original)
+    cfg = replay_config(original, allow_pipe=allow_pipe)
+    if show:
+        print(f"replaying {run_dir}:\n{OmegaConf.to_yaml(cfg)}", file=sys.stderr, flush=True)
     before = environment_differences(original, cfg)
     for line in before:
         log.warning("differs from the original run: %s", line)

@@ -29,13 +29,13 @@ from menu.record import (
     RESULT,
     file_sha256,
     git_sha,
-    infer_choices,
     machine,
     read_result,
     shards_sha256,
     versions,
     write_json,
 )
+from menu.registry import infer_choices
 from menu.resume import PeriodicCheckpoint, ResumableCSVLogger, resume_point
 
 log = logging.getLogger(__name__)

@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from menu.infer import evaluate, load_checkpoint
+from menu.infer import CheckpointError, evaluate, load_checkpoint
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -22,7 +22,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--lines", metavar="CSV", help="also write every line's ref/hyp/errors here")
     p.add_argument("--confusions", type=int, default=10, help="how many top confusions")
     args = p.parse_args(argv)
-    lit = load_checkpoint(args.checkpoint, device=args.device)
+    try:
+        lit = load_checkpoint(args.checkpoint, device=args.device)
+    except CheckpointError as e:
+        sys.exit(f"menu-eval: error: {e}")
     if args.beam is not None:
         lit.cfg.decode.beam = args.beam
     shards = args.shards if len(args.shards) > 1 else args.shards[0]

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from menu.export import FORMATS, export
-from menu.infer import load_checkpoint
+from menu.infer import CheckpointError, load_checkpoint
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -18,7 +18,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--formats", nargs="+", default=list(FORMATS), choices=FORMATS)
     args = p.parse_args(argv)
     out = Path(args.out) if args.out else Path(args.checkpoint).parent / "export"
-    status = export(load_checkpoint(args.checkpoint), out, tuple(args.formats))
+    try:
+        lit = load_checkpoint(args.checkpoint)
+    except CheckpointError as e:
+        sys.exit(f"menu-export: error: {e}")
+    status = export(lit, out, tuple(args.formats))
     json.dump(status, sys.stdout, indent=2)
     sys.stdout.write("\n")
     return 0 if any(not v.startswith("not exportable") for v in status.values()) else 1

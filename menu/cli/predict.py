@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from menu.infer import load_checkpoint, predict
+from menu.infer import CheckpointError, load_checkpoint, predict
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -17,7 +17,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--device", default="cpu")
     args = p.parse_args(argv)
-    lit = load_checkpoint(args.checkpoint, device=args.device)
+    try:
+        lit = load_checkpoint(args.checkpoint, device=args.device)
+    except CheckpointError as e:
+        sys.exit(f"menu-predict: error: {e}")
     failed = 0
     for path, text, error in predict(lit, args.images, batch_size=args.batch_size):
         if error is not None:

@@ -13,8 +13,16 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="menu-reproduce", description=__doc__)
     p.add_argument("run", help="a run folder (holds result.json)")
     p.add_argument("out", nargs="?", help="where to rerun (default RUN/reproduce)")
+    p.add_argument(
+        "--allow-pipe",
+        action="store_true",
+        help="run the recorded config's pipe: shard URLs (shell commands): trusted runs only",
+    )
     args = p.parse_args(argv)
-    report = reproduce(args.run, args.out)
+    try:
+        report = reproduce(args.run, args.out, allow_pipe=args.allow_pipe, show=True)
+    except (OSError, ValueError) as e:  # ConfigError is a ValueError
+        sys.exit(f"menu-reproduce: error: {e}")
     json.dump(report, sys.stdout, indent=2)
     sys.stdout.write("\n")
     return 0 if report["identical"] else 1

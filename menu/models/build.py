@@ -13,11 +13,11 @@ from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
-from hydra.utils import instantiate
 from omegaconf import DictConfig
 from torch import nn
 
 from menu.models.conv import Size
+from menu.registry import instantiate_option
 
 
 class ConfigConflict(ValueError):
@@ -139,7 +139,7 @@ class Recognizer(nn.Module):
 def _choice(cfg: DictConfig, group: str) -> str:
     """The option name of a group for error messages: the recorded choice, else the YAML
     file with the same ``_target_``."""
-    from menu.record import infer_choices
+    from menu.registry import infer_choices
 
     choices = cfg.get("choices") or infer_choices(cfg)
     return str(choices.get(group, "?"))
@@ -152,7 +152,7 @@ def build_model(cfg: DictConfig, num_classes: int) -> Recognizer:
         if cfg.get(group) is None:
             raise ConfigConflict(f"config group {group!r} is missing; pick one, e.g. {group}=...")
     height = cfg.norm.get("height")
-    conv = instantiate(cfg.conv, in_channels=1)
+    conv = instantiate_option("conv", cfg.conv, in_channels=1)
     conv_height = None
     if height is not None:
         if height < conv.min_height:
@@ -163,7 +163,13 @@ def build_model(cfg: DictConfig, num_classes: int) -> Recognizer:
             )
         conv_height = int(conv.out_height(height))
     conv_down = 1024 / int(conv.out_width(1024))
-    scale = instantiate(cfg.scale, in_channels=conv.out_channels, conv_downsampling=conv_down)
-    reduce = instantiate(cfg.reduce, in_channels=conv.out_channels, in_height=conv_height)
-    seq = instantiate(cfg.seq, in_features=reduce.out_features, num_classes=num_classes)
+    scale = instantiate_option(
+        "scale", cfg.scale, in_channels=conv.out_channels, conv_downsampling=conv_down
+    )
+    reduce = instantiate_option(
+        "reduce", cfg.reduce, in_channels=conv.out_channels, in_height=conv_height
+    )
+    seq = instantiate_option(
+        "seq", cfg.seq, in_features=reduce.out_features, num_classes=num_classes
+    )
     return Recognizer(conv, scale, reduce, seq, num_classes, height)
