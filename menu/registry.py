@@ -25,6 +25,8 @@ from menu.config import CONF_DIR, GROUPS, ConfigError
 BUILT = ("norm", *GROUPS[1:], "optim")
 NODE = {"optim": "optimizer"}  # conf/optim/*.yaml: optimizer._target_
 _PLAIN = (str, int, float, bool, type(None))
+#: Config folders handed down by a parent process (menu.isolate), besides Hydra's.
+EXTRA_DIRS: list[Path] = []
 
 
 class UnsafeConfig(ConfigError):
@@ -34,7 +36,7 @@ class UnsafeConfig(ConfigError):
 def config_dirs() -> list[Path]:
     """Folders that hold config groups: menu's ``conf/`` and, inside a Hydra app, every
     file-system folder on its search path (``--config-dir``, ``hydra.searchpath``)."""
-    dirs = [CONF_DIR]
+    dirs = [CONF_DIR, *EXTRA_DIRS]
     try:
         from hydra.core.hydra_config import HydraConfig
 

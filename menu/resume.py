@@ -10,12 +10,19 @@ when it resumes from a checkpoint written before it, so it would be lost). With
 were already trained on, and the LightningModule restores the random state at the first
 batch after the resume: an interrupted and resumed run takes the same steps on the same
 batches with the same random numbers as one that ran through. :class:`ResumableCSVLogger`
-keeps the metrics logged before the interruption.
+keeps the metrics logged before the interruption. SIGTERM (a scheduler's timeout or
+preemption) and SIGINT stop a run gracefully (:class:`GracefulStop`): it is recorded as
+``interrupted`` and the process exits with 128 + the signal's number, so a scheduler
+requeues it and the next run resumes.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import signal
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -88,3 +95,91 @@ class ResumableCSVLogger(CSVLogger):
         if self._kept:
             writer.metrics[:0], self._kept = self._kept, []
         return writer
+
+
+class Interrupted(BaseException):
+    """A run stopped by SIGTERM or SIGINT (a BaseException: nothing may swallow it)."""
+
+    def __init__(self, signum: int) -> None:
+        self.signum = int(signum)
+        self.name = signal.Signals(self.signum).name
+        super().__init__(f"interrupted by {self.name}")
+
+    @property
+    def exit_code(self) -> int:
+        """The shell's convention for a process ended by a signal: 128 + its number."""
+        return 128 + self.signum
+
+
+def _main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
+
+
+@contextlib.contextmanager
+def stop_on_signals() -> Iterator[None]:
+    """SIGTERM and SIGINT raise :class:`Interrupted` (outside training, where Lightning's
+    handling and :class:`GracefulStop` take over)."""
+    if not _main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        raise Interrupted(signum)
+
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+
+@contextlib.contextmanager
+def graceful_fit() -> Iterator[None]:
+    """Around ``trainer.fit``: SIGTERM goes to Lightning alone (it stops after the current
+    batch and its validation; a handler of ours would be called too, mid-batch)."""
+    if not _main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+class GracefulStop(pl.Callback):
+    """SIGTERM (Lightning notices it) or SIGINT (made to look the same) ends training after
+    the current batch and any validation due; ``last.ckpt`` is saved there, consistent, so
+    the run resumes exactly. A second SIGINT stops at once."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.signum: int | None = None
+        self._previous: Any = None
+
+    def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if not _main_thread():
+            return
+
+        def on_sigint(signum: int, frame: Any) -> None:
+            if self.signum is not None:
+                raise KeyboardInterrupt
+            self.signum = signum
+            trainer._signal_connector.received_sigterm = True  # Lightning's graceful path
+
+        self._previous = signal.signal(signal.SIGINT, on_sigint)
+
+    def teardown(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+            self._previous = None
+
+    def on_exception(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException
+    ) -> None:
+        from pytorch_lightning.utilities.exceptions import SIGTERMException
+
+        if isinstance(exception, SIGTERMException) and trainer.is_global_zero:
+            trainer.save_checkpoint(self.path, weights_only=False)
+            self.signum = self.signum or signal.SIGTERM

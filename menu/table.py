@@ -47,7 +47,9 @@ LINES = "test_lines.csv"
 MISSING = "-"  # a choice a record does not mention
 DEFAULT = "default"  # an override a run did not make
 GROUP_ORDER = ("norm", "conv", "scale", "reduce", "seq", "data", "optim", "trainer", "experiment")
-NOT_CONFIG = frozenset({"seed", "name", "sweep", "threads", "data.workers", "force"})
+NOT_CONFIG = frozenset(
+    {"seed", "name", "sweep", "threads", "data.workers", "force", "isolate", "job_timeout"}
+)
 METRICS = (
     "val_cer",
     "test_cer",

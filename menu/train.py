@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import time
 import traceback
 from pathlib import Path
@@ -19,6 +20,7 @@ from pytorch_lightning.callbacks import (
     TQDMProgressBar,
 )
 from pytorch_lightning.loggers import TensorBoardLogger
+from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from menu.assemble import init_weights, setup
 from menu.budget import Budget, stop_reason
@@ -36,7 +38,15 @@ from menu.record import (
     write_json,
 )
 from menu.registry import infer_choices
-from menu.resume import PeriodicCheckpoint, ResumableCSVLogger, resume_point
+from menu.resume import (
+    GracefulStop,
+    Interrupted,
+    PeriodicCheckpoint,
+    ResumableCSVLogger,
+    graceful_fit,
+    resume_point,
+    stop_on_signals,
+)
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +112,7 @@ def make_trainer(
             save_last=True,
         ),
         PeriodicCheckpoint(run_dir / "checkpoints" / "last.ckpt", int(cfg.checkpoint.every_steps)),
+        GracefulStop(run_dir / "checkpoints" / "last.ckpt"),
         LearningRateMonitor(logging_interval="step"),
     ]
     if cfg.trainer.get("enable_progress_bar", True):
@@ -162,9 +173,17 @@ def fit(cfg: DictConfig, run_dir: Path, choices: dict[str, str]) -> dict[str, An
     elif init is not None:
         init_weights(lit, init, init_from)
         log.info("model weights from %s", init_from)
-    trainer.fit(
-        lit, dl["train"], dl["val"], ckpt_path=str(last) if resumed else None, weights_only=True
-    )
+    try:
+        with graceful_fit():
+            trainer.fit(lit, dl["train"], dl["val"], ckpt_path=str(last) if resumed else None,
+                        weights_only=True)  # fmt: skip
+    except SIGTERMException:  # Lightning stopped after a batch; GracefulStop saved last.ckpt
+        stop = next(c for c in trainer.callbacks if isinstance(c, GracefulStop))
+        raise Interrupted(stop.signum or signal.SIGTERM) from None
+    except SystemExit as e:  # Lightning's answer to a second Ctrl-C
+        if isinstance(e.__context__, KeyboardInterrupt):
+            raise Interrupted(signal.SIGINT) from None
+        raise
     callback = trainer.checkpoint_callback
     best = callback.best_model_path if callback is not None else ""
     val = callback.best_model_score if callback is not None else None
@@ -275,13 +294,19 @@ def run(
         "versions": versions(),
         "machine": machine(),
         "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "pid": os.getpid(),
         **(extra or {}),
     }
     write_json(run_dir / RESULT, record)
     t0, c0 = time.perf_counter(), cpu_seconds()
     try:
-        record.update(fit(cfg, run_dir, record["choices"]))
+        with stop_on_signals():
+            record.update(fit(cfg, run_dir, record["choices"]))
         record["status"] = "ok"
+    except Interrupted as e:  # SIGTERM/SIGINT: resumable; the exit code tells the scheduler
+        record["status"] = "interrupted"
+        record["error"] = str(e)
+        raise SystemExit(e.exit_code) from None
     except BaseException as e:
         record["status"] = "failed"
         record["error"] = f"{type(e).__name__}: {e}"

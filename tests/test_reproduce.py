@@ -222,3 +222,28 @@ def test_config_dir_of_a_run_points_to_menu_reproduce(tiny, tmp_path):
     proc = menu_train("--config-dir", str(hydra_dir), "--config-name", "config",
                       f"hydra.run.dir={tmp_path}/other", cwd=tmp_path, check=False)  # fmt: skip
     assert proc.returncode != 0 and f"menu-reproduce {tmp_path / 'run'}" in proc.stderr
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_stops_a_run_gracefully(tiny, tmp_path, signum):
+    """SIGTERM (a scheduler's timeout or preemption) or SIGINT: the run ends after the
+    current batch, saves last.ckpt, is recorded as interrupted and exits with 128 + signal,
+    so the scheduler requeues it; the rerun resumes from that step and finishes."""
+    overrides = [*tiny["overrides"], "budget.max_epochs=50", "checkpoint.every_steps=5"]
+    cmd = [sys.executable, "-m", "menu.cli.train", *overrides, f"hydra.run.dir={tmp_path}/run"]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    last = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    deadline = time.time() + 120
+    while not last.exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.1)
+    proc.send_signal(signum)
+    assert proc.wait(timeout=120) == 128 + signum
+    record = read_result(tmp_path / "run")
+    assert record["status"] == "interrupted", record
+    assert signal.Signals(signum).name in record["error"]
+    stopped_at = torch.load(last, weights_only=True)["global_step"]
+    assert stopped_at > 0
+    overrides[-2] = "budget.max_epochs=1"  # finish quickly: the budget may change on resume
+    resumed = run(compose(overrides), tmp_path / "run")
+    assert resumed["status"] == "ok" and resumed["resumed_at"] == [stopped_at]

@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 
 import pytest
 from tiny import menu_train, tiny_overrides, write_digits_corpus
@@ -95,3 +100,48 @@ def test_submitit_launcher_runs_the_sweep(tiny, tmp_path):
     records = [read_result(p.parent) for p in (tmp_path / "sub").glob("*/result.json")]
     assert sorted(r["choices"]["reduce"] for r in records) == ["max", "sum"]
     assert {r["status"] for r in records} == {"ok"}
+
+
+def test_a_killed_job_does_not_stop_a_parallel_sweep(tiny, tmp_path):
+    """One job of a 2-job joblib sweep is SIGKILLed (as the out-of-memory killer does):
+    it is recorded as failed with the signal, the other finishes, the table is written."""
+    root, overrides = tiny
+    sweep = tmp_path / "sweep"
+    cmd = [
+        sys.executable,
+        "-m",
+        "menu.cli.train",
+        "-m",
+        *overrides,
+        "budget.max_epochs=2,60",
+        "hydra/launcher=joblib",
+        "hydra.launcher.n_jobs=2",
+        f"hydra.sweep.dir={sweep}",
+    ]
+    log = open(tmp_path / "log.txt", "wb")  # noqa: SIM115
+    proc = subprocess.Popen(cmd, cwd=root, stdout=log, stderr=subprocess.STDOUT)
+    deadline, record = time.time() + 300, None
+    while time.time() < deadline and proc.poll() is None:
+        long_run = next(sweep.glob("budget.max_epochs=60,*"), None)
+        record = read_result(long_run) if long_run else None
+        if record and record.get("status") == "running" and (long_run / "logs").exists():
+            break
+        time.sleep(0.2)
+    assert record is not None, (tmp_path / "log.txt").read_text()[-3000:]
+    os.kill(record["pid"], signal.SIGKILL)
+    proc.wait(timeout=600)
+    log.close()
+    assert proc.returncode == 0, (tmp_path / "log.txt").read_text()[-3000:]
+    killed, done = read_result(long_run), read_result(next(sweep.glob("budget.max_epochs=2,*")))
+    assert killed["status"] == "failed" and "SIGKILL" in killed["error"], killed
+    assert done["status"] == "ok"
+    assert (sweep / "table" / "runs.csv").exists()
+    assert "SIGKILL" in (sweep / "table" / "problems.csv").read_text()
+
+
+def test_a_hung_job_is_stopped_by_its_timeout(tiny, tmp_path):
+    root, overrides = tiny
+    menu_train("-m", *overrides, "budget.max_epochs=500", "job_timeout=10",
+               f"hydra.sweep.dir={tmp_path}/sweep", cwd=root)  # fmt: skip
+    (record,) = [read_result(p.parent) for p in (tmp_path / "sweep").glob("*/result.json")]
+    assert record["status"] == "failed" and "timed out after 10 s" in record["error"]

@@ -6,7 +6,8 @@
 set -euo pipefail
 train() { menu-train experiment=conv_bilstm sweep=axes hydra.sweep.dir=multirun/axes seed=1,2,3 "$@"; }
 train                                  # the centre: height / vgg / none / sum / lstm
-train norm=none,word,line,center
+train norm=word,line,center
+train norm=none norm.height=null       # no cap: the sweep's 32 px would rescale every line
 train conv=none,resnet,fmp,unet
 train scale=interp,transposed
 train reduce=max,concat,lstm

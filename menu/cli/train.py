@@ -12,7 +12,8 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, open_dict
 
-from menu.config import CONF_DIR, ConfigError, register_resolvers
+from menu.config import CONF_DIR, ConfigError, check, register_resolvers
+from menu.isolate import run_isolated
 from menu.train import job_threads, run
 
 log = logging.getLogger("menu-train")
@@ -29,6 +30,11 @@ def refuse_run_folder(hc: Any) -> None:
                 f"--config-dir {path} is a run's saved config, which menu-train does not "
                 f"replay; use: menu-reproduce {path.parent}"
             )
+
+
+def isolated(cfg: DictConfig) -> bool:
+    """Whether a sweep run trains in a child process (not for DDP, which starts its own)."""
+    return bool(cfg.get("isolate", True)) and "ddp" not in str(cfg.trainer.get("strategy"))
 
 
 @hydra.main(config_path=str(CONF_DIR), config_name="config", version_base="1.3")
@@ -49,14 +55,22 @@ def main(cfg: DictConfig) -> float | None:
             extra["calibration"] = calibrated(cfg, folder)
             apply(cfg, extra["calibration"])
         choices = {k: v for k, v in hc.runtime.choices.items() if not k.startswith("hydra")}
-        record = run(
-            cfg,
-            hc.runtime.output_dir,
-            choices={k: str(v) for k, v in choices.items() if v is not None},
-            overrides=list(hc.overrides.task),
-            force=bool(cfg.get("force", False)),
-            extra=extra,
-        )
+        kwargs = {
+            "choices": {k: str(v) for k, v in choices.items() if v is not None},
+            "overrides": list(hc.overrides.task),
+            "force": bool(cfg.get("force", False)),
+            "extra": extra,
+        }
+        if multirun and isolated(cfg):
+            check(cfg)  # a refused config needs no process
+            record = run_isolated(
+                cfg, hc.runtime.output_dir, timeout=cfg.get("job_timeout"), **kwargs
+            )
+            if record["status"] != "ok":
+                log.error("run %s: %s", record["status"], record.get("error"))
+                return None
+        else:
+            record = run(cfg, hc.runtime.output_dir, **kwargs)
     except ConfigError as e:
         if multirun:
             log.error("run refused: %s", e)
