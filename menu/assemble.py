@@ -69,6 +69,7 @@ def loaders(
         "batch_size": int(data.batch_size),
         "workers": int(data.workers),
         "max_width": int(data.max_width),
+        "max_pixels": data.get("max_pixels"),
         "min_width": int(data.get("min_width", 4)),
         "nfc": bool(data.get("nfc", True)),
         "seed": int(cfg.seed),

@@ -14,12 +14,14 @@ GROUPS = ("norm", "conv", "scale", "reduce", "seq")
 
 
 def _dirname(override_dirname: str, limit: int = 120) -> str:
-    """A file-system-safe run directory name from Hydra's override_dirname; long ones are
-    cut and made unique with a hash of the whole (the run's .hydra/ has every override)."""
+    """A file-system-safe run directory name from Hydra's override_dirname, unique for
+    distinct overrides: a name that had to change (characters replaced, or cut to ``limit``)
+    ends with a hash of the original, so ``data.train='x y/a.tar'`` and
+    ``data.train='x_y/a.tar'`` never share a folder (the run's .hydra/ has every override)."""
     if not override_dirname:
         return "defaults"
     name = re.sub(r"[^A-Za-z0-9_.,=+-]", "_", override_dirname)
-    if len(name) <= limit:
+    if name == override_dirname and len(name) <= limit:
         return name
     digest = hashlib.sha1(override_dirname.encode()).hexdigest()[:10]
     return f"{name[: limit - 11]}-{digest}"

@@ -10,10 +10,9 @@ from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image
 
 from menu.data.codec import UnknownCharReport
-from menu.data.image import pil_to_gray
+from menu.data.image import open_image, pil_to_gray
 from menu.data.loader import collate, make_loader
 from menu.data.shards import fonts_of
 from menu.lit import LitRecognizer
@@ -92,6 +91,7 @@ def evaluate(
         shuffle=0,
         workers=workers,
         max_width=int(data.get("max_width", 3000)),
+        max_pixels=data.get("max_pixels"),
         bucket=True,
         score_all=True,
     )
@@ -116,6 +116,10 @@ def evaluate(
             ref = lit.codec.normalize(ref)
             unknown.add(ref, key)
             rates.add(ref, hyp, key)
+    if rates.n == 0:  # a score of nothing is no score: never report CER 0.0 for it
+        raise ValueError(
+            f"nothing to score: no labelled line in {urls} (skipped: {dict(skipped) or 'none'})"
+        )
     fonts = fonts_of(urls)
     records = label_records(rates.line_records(), fonts, "font")
     return {
@@ -138,7 +142,7 @@ def evaluate(
 
 def read_image(path: str | Path) -> np.ndarray:
     """PNG/JPEG/TIFF/... as a 2-D uint8 grayscale array."""
-    with Image.open(path) as im:
+    with open_image(path) as im:  # ImageTooLarge before decoding a decompression bomb
         im.load()
         return pil_to_gray(im)
 

@@ -59,11 +59,12 @@ def run_isolated(
     """:func:`menu.train.run` in a child process; the record it left, or a ``failed``
     record naming how the child died (signal, exit code without a record, timeout)."""
     from menu.registry import config_dirs
+    from menu.train import finished
 
     run_dir = Path(run_dir).resolve()
-    previous = read_result(run_dir)
-    if previous and previous.get("status") == "ok" and not kwargs.get("force"):
-        return previous  # finished: no process needed (run() would say so too)
+    previous = finished(run_dir, cfg, bool(kwargs.get("force")))
+    if previous is not None:
+        return previous  # no process needed
     run_dir.mkdir(parents=True, exist_ok=True)
     job = run_dir / ".job.json"  # what the child runs (a fresh interpreter: no fork)
     spec = {

@@ -35,6 +35,8 @@ class LitRecognizer(pl.LightningModule):
         self.steps_per_epoch = steps_per_epoch
         self.skipped: dict[str, Counter] = {s: Counter() for s in ("train", "val", "test")}
         self.train_skipped_last_epoch: Counter = Counter()
+        self.skipped_steps: Counter = Counter()  # optimizer steps skipped, by reason
+        self._nonfinite_run = 0
         self.train_lines = 0
         self.train_seconds = 0.0
         self._t_last: float | None = None
@@ -92,6 +94,7 @@ class LitRecognizer(pl.LightningModule):
         self.skipped["train"].update(skipped)
         if images is None:
             return None
+        buffers = [b.detach().clone() for b in self.model.buffers()]  # BN statistics
         scores = self.model(images, widths)  # B x C x L
         log_probs = scores.float().log_softmax(1).permute(2, 0, 1)  # L x B x C for CTC
         loss = self.ctc(
@@ -100,19 +103,41 @@ class LitRecognizer(pl.LightningModule):
             frames.clamp(max=scores.shape[2]),
             torch.tensor([len(t) for t in targets], device=scores.device),
         )
-        self._check_finite(loss)
+        if not torch.isfinite(loss):  # skip the step: no backward, no update
+            for saved, buffer in zip(buffers, self.model.buffers(), strict=True):
+                buffer.copy_(saved)  # the forward pass moved the BN statistics: undo it
+            self._skip_step("nonfinite_loss")
+            return None
         self.train_lines += len(targets)
         self.log("train_loss", loss, prog_bar=True, batch_size=len(targets))
         return loss
 
-    def _check_finite(self, loss: torch.Tensor, patience: int = 20) -> None:
-        """Stop a diverged run with a clear error instead of training on NaNs."""
-        self.nonfinite = 0 if torch.isfinite(loss) else getattr(self, "nonfinite", 0) + 1
-        if self.nonfinite >= patience:
+    def _skip_step(self, reason: str, patience: int = 20) -> None:
+        """Count a step skipped for a non-finite loss or gradient; stop a diverged run (that
+        many skips in a row) with a clear error instead of training on NaNs."""
+        self.skipped_steps[reason] += 1
+        self._nonfinite_run += 1
+        if self._nonfinite_run >= patience:
             raise FloatingPointError(
-                f"training diverged: loss not finite for {patience} consecutive steps "
-                f"(step {self.global_step}); lower optim.optimizer.lr or raise optim.grad_clip"
+                f"training diverged: {patience} steps in a row with a non-finite loss or "
+                f"gradient (step {self.global_step}); lower optim.optimizer.lr or set "
+                "optim.grad_clip"
             )
+
+    def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
+        """A non-finite gradient: drop all gradients, so the optimizer changes nothing (with
+        16-bit mixed precision the gradient scaler does this itself)."""
+        if "16-mixed" in str(self.trainer.precision):
+            return
+        grads = [p.grad for p in self.parameters() if p.grad is not None]
+        if not grads:  # the step was skipped already (non-finite loss)
+            return
+        if not torch.isfinite(torch.stack([g.abs().sum() for g in grads]).sum()):
+            for p in self.parameters():
+                p.grad = None
+            self._skip_step("nonfinite_grad")
+        else:
+            self._nonfinite_run = 0
 
     def on_train_epoch_end(self) -> None:
         self._clock(running=False)
@@ -152,6 +177,11 @@ class LitRecognizer(pl.LightningModule):
         if self.trainer is not None and self.trainer.world_size > 1:
             sums = self.trainer.strategy.reduce(sums.to(self.device), reduce_op="sum").cpu()
         ce, rc, we, rw, n = sums.tolist()
+        if n == 0:  # a score of nothing is no score: never CER 0.0 for an empty split
+            raise ValueError(
+                f"the {split} split has no labelled line to score "
+                f"(skipped: {dict(self.skipped[split]) or 'none'})"
+            )
         cer, wer = ce / max(1.0, rc), we / max(1.0, rw)
         self.log(f"{split}_cer", cer, prog_bar=True)
         self.log(f"{split}_wer", wer)
@@ -221,6 +251,10 @@ class LitRecognizer(pl.LightningModule):
     # --- checkpoint state beyond weights -------------------------------------------------
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
+        bad = [k for k, v in checkpoint["state_dict"].items() if v.is_floating_point()
+               and not torch.isfinite(v).all()]  # fmt: skip
+        if bad:
+            raise FloatingPointError(f"refusing to save non-finite weights ({bad[0]}, ...)")
         if self._t_last is not None:
             self._clock(running=True)
         checkpoint["menu_state"] = {
@@ -229,6 +263,7 @@ class LitRecognizer(pl.LightningModule):
             "skipped": {k: dict(v) for k, v in self.skipped.items()},
             "train_skipped_last_epoch": dict(self.train_skipped_last_epoch),
             "history": self.history,
+            "skipped_steps": dict(self.skipped_steps),
             "rng": rng_state(),
         }
 
@@ -243,6 +278,7 @@ class LitRecognizer(pl.LightningModule):
         self.history = {k: list(history.get(k, [])) for k in ("val", "resumed_at")}
         self.history["resumed_at"].append(int(checkpoint.get("global_step", 0)))
         self._resume_rng = state.get("rng")
+        self.skipped_steps = Counter(state.get("skipped_steps", {}))
 
 
 def trainable_lines(

@@ -13,7 +13,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-from menu.config import CONF_DIR
+from menu.config import CONF_DIR, ConfigError
 
 RESULT = "result.json"
 PACKAGES = ("torch", "pytorch-lightning", "hydra-core", "omegaconf", "webdataset", "numpy")
@@ -28,6 +28,21 @@ def write_json(path: Path, data: Any) -> None:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             json.dump(data, f, indent=2, ensure_ascii=False, default=str)
             f.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_csv(path: str | os.PathLike, rows: list[dict]) -> None:
+    """Write rows as CSV atomically (a file is complete or absent, never cut short)."""
+    import pandas as pd
+
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent or ".")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+            pd.DataFrame(rows).to_csv(f, index=False)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -119,3 +134,72 @@ def shards_sha256(urls: Any) -> str | None:
     for p in paths:
         digest.update(file_sha256(p).encode())
     return digest.hexdigest()
+
+
+#: Keys that do not change what a run computes (how fast, where it logs, its folder's name).
+NOT_IDENTITY = (
+    "threads", "data.workers", "force", "isolate", "job_timeout", "name", "checkpoint",
+    "trainer.enable_progress_bar", "trainer.log_every_n_steps",
+)  # fmt: skip
+
+
+def _flat(node: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(node, dict):
+        out: dict[str, Any] = {}
+        for k, v in node.items():
+            out |= _flat(v, f"{prefix}{k}.")
+        return out
+    return {prefix[:-1]: node}
+
+
+def identity(cfg: Any) -> dict[str, Any]:
+    """The configuration as flat ``key: value`` pairs, without :data:`NOT_IDENTITY`."""
+    from omegaconf import OmegaConf
+
+    plain = OmegaConf.to_container(cfg, resolve=True) if not isinstance(cfg, dict) else cfg
+    return {
+        k: v
+        for k, v in _flat(plain).items()
+        if not any(k == x or k.startswith(x + ".") for x in NOT_IDENTITY)
+    }
+
+
+def identity_sha256(cfg: Any) -> str:
+    """A fingerprint of what a configuration computes (a run folder belongs to one)."""
+    text = json.dumps(identity(cfg), sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+class FolderBusy(ConfigError):
+    """A run folder that another process is training, or that holds another config's run."""
+
+
+class RunLock:
+    """An exclusive lock on a run folder (``.lock``, released when the process ends, even
+    by a signal): two processes never train one folder."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.path = Path(run_dir) / ".lock"
+        self._file: Any = None
+
+    def __enter__(self) -> RunLock:
+        import fcntl
+
+        self._file = open(self.path, "a+")
+        try:
+            fcntl.flock(self._file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            self._file.seek(0)
+            pid = self._file.read().strip() or "?"
+            self._file.close()
+            raise FolderBusy(
+                f"{self.path.parent} is being trained by another process (pid {pid}); "
+                "wait for it, or give this run another folder (hydra.run.dir=...)"
+            ) from None
+        self._file.truncate(0)
+        self._file.write(str(os.getpid()))
+        self._file.flush()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._file.close()  # closing releases the lock

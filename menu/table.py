@@ -254,8 +254,12 @@ def _finished(runs: pd.DataFrame) -> pd.DataFrame:
 
 
 # ------------------------------------------------------------------------------ statistics
-def read_lines(run_dir: str | Path) -> tuple[pd.DataFrame | None, str | None]:
-    """A run's per-line errors (key, char_errors, ref_chars), or None and why not."""
+def read_lines(
+    run_dir: str | Path, test_cer: float | None = None, test_lines: float | None = None
+) -> tuple[pd.DataFrame | None, str | None]:
+    """A run's per-line errors (key, char_errors, ref_chars), or None and why not. With the
+    record's ``test_cer`` and ``test_lines`` the file must agree with them: a file cut short
+    (a crash, a full disk) is reported and not used."""
     path = Path(run_dir) / LINES
     if not path.is_file():
         return None, f"no {LINES}"
@@ -267,6 +271,14 @@ def read_lines(run_dir: str | Path) -> tuple[pd.DataFrame | None, str | None]:
         return None, f"unreadable {LINES} ({type(e).__name__}: {e})"
     if len(lines) == 0:
         return None, f"empty {LINES}"
+    if test_lines is not None and not pd.isna(test_lines) and len(lines) != int(test_lines):
+        return None, f"{LINES} has {len(lines)} lines, the record {int(test_lines)}: not used"
+    if (
+        test_cer is not None
+        and not pd.isna(test_cer)
+        and abs(errors.sum() / max(chars.sum(), 1.0) - float(test_cer)) > 1e-6
+    ):
+        return None, f"{LINES} does not add up to the record's test CER: not used"
     keys = lines["key"].astype(str) if "key" in lines else pd.Series([""] * len(lines))
     if "key" not in lines or keys.eq("").any() or keys.duplicated().any():
         keys = f"{path.parent}#" + pd.Series(range(len(lines))).astype(str)  # cannot be paired
@@ -365,8 +377,10 @@ def summarize(
     rows, lines = [], {}
     for config, group in done.groupby("config", sort=False):
         parts, notes = [], []
-        for run_dir in group["run_dir"]:
-            part, why = read_lines(run_dir)
+        for run_dir, cer, n in zip(
+            group["run_dir"], group["test_cer"], group["test_lines"], strict=True
+        ):
+            part, why = read_lines(run_dir, cer, n)
             if part is None:
                 notes.append(f"{Path(run_dir).name}: {why}")
             else:

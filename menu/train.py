@@ -29,12 +29,17 @@ from menu.data.shards import fonts_of
 from menu.metrics import group_table, label_records
 from menu.record import (
     RESULT,
+    FolderBusy,
+    RunLock,
     file_sha256,
     git_sha,
+    identity,
+    identity_sha256,
     machine,
     read_result,
     shards_sha256,
     versions,
+    write_csv,
     write_json,
 )
 from menu.registry import infer_choices
@@ -205,7 +210,7 @@ def fit(cfg: DictConfig, run_dir: Path, choices: dict[str, str]) -> dict[str, An
     rates = lit.rates["test"]
     fonts = fonts_of(data.test)
     records = label_records(rates.line_records(), fonts, "font")
-    write_lines(run_dir / "test_lines.csv", records)
+    write_csv(run_dir / "test_lines.csv", records)  # per-line errors: bootstrap intervals
     return {
         # the best validation (exact; the checkpoint callback keeps it as float32)
         "val_cer": min((c for _, c in lit.history["val"]), default=float(val) if val else None),
@@ -232,6 +237,7 @@ def fit(cfg: DictConfig, run_dir: Path, choices: dict[str, str]) -> dict[str, An
         "budget_used": {"seconds": round(budget.seconds, 3), "cpu_seconds": budget.cpu_seconds},
         "val_history": lit.history["val"],
         "resumed_at": lit.history["resumed_at"],
+        "skipped_steps": dict(lit.skipped_steps),  # non-finite loss or gradient: not applied
         "resumed": resumed,
         "threads": torch.get_num_threads(),
         "workers": int(data.workers),
@@ -254,13 +260,6 @@ def fit(cfg: DictConfig, run_dir: Path, choices: dict[str, str]) -> dict[str, An
     }
 
 
-def write_lines(path: Path, records: list[dict]) -> None:
-    """Per-line test errors (for bootstrap confidence intervals)."""
-    import pandas as pd
-
-    pd.DataFrame(records).to_csv(path, index=False)
-
-
 def run(
     cfg: DictConfig,
     run_dir: str | Path,
@@ -280,8 +279,21 @@ def run(
     run_dir.mkdir(parents=True, exist_ok=True)
     if process_rank() > 0:  # a DDP worker process: rank 0 owns the record
         return fit(cfg, run_dir, choices or infer_choices(cfg))
-    previous = read_result(run_dir)
-    if previous and previous.get("status") == "ok" and not force:
+    with RunLock(run_dir):
+        return _run_locked(cfg, run_dir, choices, overrides, force, extra)
+
+
+def _run_locked(
+    cfg: DictConfig,
+    run_dir: Path,
+    choices: dict[str, str] | None,
+    overrides: list[str] | None,
+    force: bool,
+    extra: dict[str, Any] | None,
+) -> dict[str, Any]:
+    sha = identity_sha256(cfg)
+    previous = finished(run_dir, cfg, force)
+    if previous is not None:
         log.info("already finished: %s (test_cer %.4f)", run_dir, previous["test_cer"])
         return previous
     record: dict[str, Any] = {
@@ -290,6 +302,7 @@ def run(
         "choices": choices or infer_choices(cfg),
         "overrides": list(overrides or []),
         "seed": int(cfg.seed),
+        "config_sha256": sha,
         "git_sha": git_sha(),
         "versions": versions(),
         "machine": machine(),
@@ -317,6 +330,28 @@ def run(
         record["cpu_seconds"] = round(cpu_seconds() - c0, 3)
         write_json(run_dir / RESULT, record)
     return record
+
+
+def finished(run_dir: Path, cfg: DictConfig, force: bool = False) -> dict[str, Any] | None:
+    """The record of ``run_dir`` if it holds this configuration's finished run (None: train
+    it); :class:`FolderBusy` if it holds another configuration's run, unless ``force``."""
+    previous = read_result(run_dir)
+    if not previous or force:
+        return None
+    if previous.get("config_sha256") not in (None, identity_sha256(cfg)):
+        raise FolderBusy(
+            f"{run_dir} holds a run of another configuration (differs in "
+            f"{_differences(previous.get('config') or {}, cfg)}); give this run another "
+            "folder (hydra.run.dir=...), or force=true to replace it"
+        )
+    return previous if previous.get("status") == "ok" else None
+
+
+def _differences(recorded: dict[str, Any], cfg: DictConfig) -> str:
+    """The keys (outside ``data``, which a run records prepared) whose values differ."""
+    a, b = identity(recorded), identity(cfg)
+    keys = sorted(k for k in set(a) | set(b) if not k.startswith("data.") and a.get(k) != b.get(k))
+    return ", ".join(keys[:5]) + (", ..." if len(keys) > 5 else "") if keys else "its data"
 
 
 def cpu_seconds() -> float:

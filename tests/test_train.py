@@ -236,3 +236,61 @@ def test_the_test_pass_scores_every_labelled_line(tiny, tmp_path):
     lines = pd.read_csv(tmp_path / "run" / "test_lines.csv", keep_default_na=False)
     assert len(lines) == 36
     assert dict(zip(lines.key, lines.reason, strict=True))["huge"] == "too_wide"
+
+
+def test_non_finite_losses_are_not_applied(tiny, tmp_path, monkeypatch):
+    """Steps with a NaN loss are skipped and counted; the weights and the BN statistics
+    stay finite; 20 in a row stop the run as diverged."""
+    calls = {"n": 0}
+    forward = torch.nn.CTCLoss.forward
+
+    def sometimes_nan(self, *args):
+        calls["n"] += 1
+        loss = forward(self, *args)
+        return loss * float("nan") if calls["n"] in (3, 4, 5) else loss
+
+    monkeypatch.setattr(torch.nn.CTCLoss, "forward", sometimes_nan)
+    record = run(compose([*tiny["overrides"], "budget.max_steps=10"]), tmp_path / "run")
+    assert record["status"] == "ok" and record["skipped_steps"] == {"nonfinite_loss": 3}
+    assert record["steps"] == record["batches"] == 10  # a skipped step changes nothing
+    state = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=True)
+    weights = [v for v in state["state_dict"].values() if v.is_floating_point()]
+    assert all(torch.isfinite(v).all() for v in weights)
+
+    from menu.lit import LitRecognizer
+
+    def inf_gradient(self):
+        if self.global_step in (2, 6):
+            next(self.parameters()).grad.fill_(float("inf"))
+
+    monkeypatch.setattr(torch.nn.CTCLoss, "forward", forward)
+    monkeypatch.setattr(LitRecognizer, "on_after_backward", inf_gradient, raising=False)
+    record = run(compose([*tiny["overrides"], "budget.max_steps=10"]), tmp_path / "grad")
+    assert record["skipped_steps"] == {"nonfinite_grad": 2}
+    state = torch.load(tmp_path / "grad" / "checkpoints" / "last.ckpt", weights_only=True)
+    assert all(torch.isfinite(v).all() for v in state["state_dict"].values())
+    monkeypatch.undo()
+
+    def always_nan(self, *args):
+        return forward(self, *args) * float("nan")
+
+    monkeypatch.setattr(torch.nn.CTCLoss, "forward", always_nan)
+    with pytest.raises(FloatingPointError, match="20 steps in a row"):
+        run(compose([*tiny["overrides"], "budget.max_steps=30"]), tmp_path / "diverged")
+    assert read_result(tmp_path / "diverged")["status"] == "failed"
+
+
+def test_a_run_folder_belongs_to_one_configuration(tiny, tmp_path):
+    from menu.config import _dirname
+    from menu.record import FolderBusy, RunLock
+
+    assert _dirname("data.train=x y/a.tar") != _dirname("data.train=x_y/a.tar")
+    assert _dirname("conv=vgg,reduce=sum") == "conv=vgg,reduce=sum"  # unchanged: no hash
+    # a finished folder is reused only for its own configuration
+    with pytest.raises(FolderBusy, match=r"another configuration .*seq\.hidden"):
+        run(compose([*tiny["overrides"], "seq.hidden=16"]), tiny["run"])
+    assert read_result(tiny["run"]) == json.loads(json.dumps(tiny["record"], default=str))
+    # one process per folder
+    (tmp_path / "run").mkdir()
+    with RunLock(tmp_path / "run"), pytest.raises(FolderBusy, match="another process"):
+        run(compose([*tiny["overrides"], "budget.max_steps=1"]), tmp_path / "run")

@@ -7,6 +7,7 @@ import json
 import sys
 
 from menu.infer import CheckpointError, evaluate, load_checkpoint
+from menu.record import write_csv
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -29,20 +30,28 @@ def main(argv: list[str] | None = None) -> int:
     if args.beam is not None:
         lit.cfg.decode.beam = args.beam
     shards = args.shards if len(args.shards) > 1 else args.shards[0]
-    result = evaluate(
-        lit,
-        shards,
-        batch_size=args.batch_size,
-        workers=args.workers,
-        confusions=args.confusions,
-        lines=bool(args.lines),
-    )
-    if args.lines:
-        import pandas as pd
-
-        pd.DataFrame(result.pop("lines")).to_csv(args.lines, index=False)
-    json.dump(result, sys.stdout, indent=2, ensure_ascii=False)
+    try:
+        result = evaluate(
+            lit,
+            shards,
+            batch_size=args.batch_size,
+            workers=args.workers,
+            confusions=args.confusions,
+            lines=bool(args.lines),
+        )
+    except (OSError, ValueError) as e:  # missing shards, nothing to score
+        sys.exit(f"menu-eval: error: {e}")
+    lines = result.pop("lines", None)
+    json.dump(result, sys.stdout, indent=2, ensure_ascii=False)  # first: never lost
     sys.stdout.write("\n")
+    sys.stdout.flush()
+    if lines is not None:
+        try:
+            write_csv(args.lines, lines)
+        except OSError as e:
+            sys.exit(
+                f"menu-eval: error: the result is above, but {args.lines} was not written: {e}"
+            )
     return 0
 
 

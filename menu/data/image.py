@@ -7,9 +7,13 @@ backgrounds are subtracted, so downstream code can weight pixels by ink.
 
 from __future__ import annotations
 
+import contextlib
 import io
+import os
 import struct
 import zlib
+from collections.abc import Iterator
+from typing import Any, BinaryIO
 
 import numpy as np
 from PIL import Image
@@ -17,13 +21,40 @@ from PIL import Image
 IMAGE_EXTS = ("png", "bin.png", "nrm.png", "jpg", "jpeg", "tif", "tiff", "bmp", "webp", "pgm")
 
 
-def decode_image(data: bytes) -> np.ndarray:
+#: Largest image (width x height) menu decodes; checked from the header, before decoding, so
+#: a tiny file that declares a huge image (a decompression bomb) costs no memory. A text
+#: line of 20,000 x 1,000 pixels is 20 Mpx.
+MAX_PIXELS = 40_000_000
+
+
+class ImageTooLarge(ValueError):
+    """An image whose header declares more than the pixel limit."""
+
+
+@contextlib.contextmanager
+def open_image(fp: str | os.PathLike | BinaryIO, max_pixels: int | None = None) -> Iterator[Any]:
+    """``PIL.Image.open`` that refuses images over ``max_pixels`` (default
+    :data:`MAX_PIXELS`) before decoding them: :class:`ImageTooLarge`."""
+    limit = MAX_PIXELS if max_pixels is None else int(max_pixels)
+    try:
+        im = Image.open(fp)
+    except Image.DecompressionBombError as e:
+        raise ImageTooLarge(f"declares too many pixels ({e})") from None
+    with im:
+        w, h = im.size
+        if w * h > limit:
+            raise ImageTooLarge(f"{w} x {h} pixels is over the limit of {limit:,}")
+        yield im
+
+
+def decode_image(data: bytes, max_pixels: int | None = None) -> np.ndarray:
     """Decode image bytes into a uint8 grayscale array (dark ink on light paper, as stored).
 
     Alpha channels are composited onto white; 16-bit and float images are rescaled.
-    Raises on unreadable data (caller counts it as ``corrupt_image``).
+    Raises on unreadable data (caller counts it as ``corrupt_image``) and
+    :class:`ImageTooLarge` over the pixel limit (``too_large``).
     """
-    with Image.open(io.BytesIO(data)) as im:
+    with open_image(io.BytesIO(data), max_pixels) as im:
         im.load()
         return pil_to_gray(im)
 

@@ -46,7 +46,14 @@ import torch
 import webdataset as wds
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
-from menu.data.shards import SkipSample, decode_line_image, decode_sample, decode_text, expand_urls
+from menu.data.shards import (
+    SkipSample,
+    decode_line_image,
+    decode_sample,
+    decode_text,
+    expand_urls,
+    read_shards,
+)
 
 __all__ = ["LineDataset", "LineLoader", "collate", "make_loader", "sum_skipped"]
 
@@ -103,6 +110,7 @@ class LineDataset(IterableDataset):
         max_width: int = 3000,
         min_width: int = 4,
         min_height: int = 4,
+        max_pixels: int | None = None,
         seed: int = 0,
         epoch_length: int | None = None,
         drop_last: bool = False,
@@ -120,6 +128,7 @@ class LineDataset(IterableDataset):
         self.bucket = bool(bucket)
         self.bucket_pool = max(1, int(bucket_pool))
         self.max_width = int(max_width)
+        self.max_pixels = max_pixels
         self.min_width = int(min_width)
         self.min_height = int(min_height)
         self.seed = int(seed)
@@ -154,24 +163,10 @@ class LineDataset(IterableDataset):
         When readers split a shard by sample (``mod > 1``) only reader 0 counts its
         tar-level errors, so the sum over workers stays exact.
         """
-        i = 0
-        for url in shards:
-            errors: list[Exception] = []
-
-            def handler(exn: Exception, errors: list[Exception] = errors, url: str = url) -> bool:
-                if not errors and rem == 0:
-                    skipped["shard_error"] += 1
-                    log.warning("skipping unreadable data in shard %s: %s", url, exn)
-                errors.append(exn)
-                return True
-
-            for sample in wds.tarfile_to_samples(handler=handler)(iter([{"url": url}])):
-                i += 1
-                if mod > 1 and (i - 1) % mod != rem:
-                    continue
-                out = self._prepare(sample, skipped, failed)
-                if out is not None:
-                    yield out
+        for sample in read_shards(shards, skipped, mod, rem):
+            out = self._prepare(sample, skipped, failed)
+            if out is not None:
+                yield out
 
     def _prepare(
         self, sample: dict[str, Any], skipped: Counter[str], failed: list[dict]
@@ -180,7 +175,7 @@ class LineDataset(IterableDataset):
         ``skipped``, or with ``score_all`` listed in ``failed`` when it has a transcript)."""
         if not self.score_all:
             try:
-                img, text = decode_sample(sample)
+                img, text = decode_sample(sample, self.max_pixels)
             except SkipSample as skip:
                 skipped[skip.reason] += 1
                 return None
@@ -195,7 +190,7 @@ class LineDataset(IterableDataset):
                 skipped[skip.reason] += 1
                 return None
             try:
-                img = decode_line_image(sample)
+                img = decode_line_image(sample, self.max_pixels)
             except SkipSample as skip:
                 return self._fail(sample, text, skip.reason, skipped, failed)
         key = sample["__key__"]
@@ -447,6 +442,7 @@ def make_loader(
     nfc: bool = True,
     empty_batches: bool = True,
     score_all: bool = False,
+    max_pixels: int | None = None,
 ) -> LineLoader:
     """Build the streaming batch loader for line shards.
 
@@ -456,7 +452,9 @@ def make_loader(
     processes (0 = in-process). ``bucket``: sort pools of ``bucket_pool`` batches by width
     to reduce padding. ``max_width``/``min_width``: normalized-width limits (outside =
     skipped as ``too_wide``/``too_small``); ``min_height``: raw-height limit.
-    ``epoch_length``: batches per epoch (shards are repeated as needed); None = one pass.
+    ``max_pixels``: images whose header declares more are not decoded (``too_large``;
+    default ``menu.data.image.MAX_PIXELS``). ``epoch_length``: batches per epoch (shards
+    are repeated as needed); None = one pass.
     ``nfc``: NFC-normalize transcripts. ``empty_batches``: see the module docstring
     (a worker with only bad samples reports them in a B = 0 batch). ``score_all``: every
     labelled line comes out, in a batch or in its ``failed`` list (evaluation; see the
@@ -480,6 +478,7 @@ def make_loader(
         empty_batches=empty_batches,
         split_by_rank=split_by_rank,
         score_all=score_all,
+        max_pixels=max_pixels,
     )
     kwargs: dict[str, Any] = {"num_workers": int(workers), "pin_memory": pin_memory}
     if workers > 0 and prefetch_factor is not None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import glob
 import io
 import json
+import logging
 import os
 import random
 import re
@@ -25,11 +26,17 @@ from typing import Any
 import braceexpand
 import numpy as np
 import webdataset as wds
-from PIL import Image
 from tqdm import tqdm
 
 from menu.data.codec import clean_text
-from menu.data.image import IMAGE_EXTS, decode_image, encode_png, pil_to_gray
+from menu.data.image import (
+    IMAGE_EXTS,
+    ImageTooLarge,
+    decode_image,
+    encode_png,
+    open_image,
+    pil_to_gray,
+)
 
 __all__ = [
     "LABEL_PROBLEMS",
@@ -48,8 +55,11 @@ __all__ = [
     "is_remote",
     "iter_members",
     "read_meta",
+    "read_shards",
     "sanitize_key",
 ]
+
+log = logging.getLogger(__name__)
 
 #: Reasons a sample can be skipped, with their meaning (loader, converter, exporter).
 SKIP_REASONS: dict[str, str] = {
@@ -61,6 +71,7 @@ SKIP_REASONS: dict[str, str] = {
     "multiline_text": "transcript has more than one line",
     "too_small": "image smaller than the minimum size",
     "too_wide": "image wider than max_width after normalization",
+    "too_large": "image header declares more pixels than the limit (a decompression bomb?)",
     "norm_error": "normalization raised an exception",
     "shard_error": "shard with tar-level errors (unreadable, truncated, duplicate member)",
 }
@@ -150,6 +161,32 @@ def iter_members(
     )(src)
 
 
+def read_shards(
+    shards: Sequence[str], skipped: Counter[str], mod: int = 1, rem: int = 0
+) -> Iterator[dict[str, Any]]:
+    """Raw samples of ``shards`` in order (every ``mod``-th from ``rem`` when readers share
+    a shard). A shard with tar-level errors (unreadable, truncated, duplicate member) counts
+    once as ``shard_error`` in ``skipped`` (by reader 0 only, so sums over readers are
+    exact); the samples read before the error are kept. The one reading path of the loader,
+    ``menu-eval`` and ``menu-data stats``, so they count damaged data the same way."""
+    i = 0
+    for url in shards:
+        errors: list[Exception] = []
+
+        def handler(exn: Exception, errors: list[Exception] = errors, url: str = url) -> bool:
+            if not errors and rem == 0:
+                skipped["shard_error"] += 1
+                log.warning("skipping unreadable data in shard %s: %s", url, exn)
+            errors.append(exn)
+            return True
+
+        for sample in wds.tarfile_to_samples(handler=handler)(iter([{"url": url}])):
+            i += 1
+            if mod > 1 and (i - 1) % mod != rem:
+                continue
+            yield sample
+
+
 def read_meta(urls: str | Sequence[str]) -> dict[str, dict[str, Any]]:
     """Each sample's ``KEY.json`` metadata by key (only the json members are read);
     samples without it, or with unreadable json, are left out."""
@@ -201,19 +238,22 @@ def decode_text(sample: dict[str, Any]) -> str:
     return text
 
 
-def decode_line_image(sample: dict[str, Any]) -> np.ndarray:
+def decode_line_image(sample: dict[str, Any], max_pixels: int | None = None) -> np.ndarray:
     """The uint8 grayscale image of a raw sample; :class:`SkipSample` (``missing_image``,
-    ``corrupt_image``) when there is none or it cannot be decoded."""
+    ``corrupt_image``, ``too_large``: over ``max_pixels``, checked before decoding) when
+    there is none or it cannot be decoded."""
     _, img_bytes = _find(sample, IMAGE_EXTS)
     if img_bytes is None:
         raise SkipSample("missing_image", str(sample.get("__key__")))
     try:
-        return decode_image(img_bytes)
-    except Exception as exn:  # PIL raises many types (incl. DecompressionBombError)
+        return decode_image(img_bytes, max_pixels)
+    except ImageTooLarge as exn:
+        raise SkipSample("too_large", str(exn)) from None
+    except Exception as exn:  # PIL raises many types for broken files
         raise SkipSample("corrupt_image", f"{type(exn).__name__}: {exn}") from None
 
 
-def decode_sample(sample: dict[str, Any]) -> tuple[np.ndarray, str]:
+def decode_sample(sample: dict[str, Any], max_pixels: int | None = None) -> tuple[np.ndarray, str]:
     """Raw WebDataset sample -> (uint8 grayscale image, cleaned transcript).
 
     Raises :class:`SkipSample` with the reason for bad samples; never anything else.
@@ -222,7 +262,7 @@ def decode_sample(sample: dict[str, Any]) -> tuple[np.ndarray, str]:
     if _find(sample, IMAGE_EXTS)[1] is None:
         raise SkipSample("missing_image", str(sample.get("__key__")))
     text = decode_text(sample)
-    return decode_line_image(sample), text
+    return decode_line_image(sample, max_pixels), text
 
 
 def sanitize_key(rel: str) -> str:
@@ -502,11 +542,13 @@ def _read_pair(img_path: Path, gt_path: Path) -> tuple[bytes, str, str] | tuple[
     if "\n" in text or "\r" in text:
         return None, "multiline_text", str(gt_path)
     try:
-        with Image.open(io.BytesIO(data)) as im:
+        with open_image(io.BytesIO(data)) as im:
             im.load()
             if im.format == "PNG" and im.mode in ("L", "1"):
                 return data, "png", text  # stored byte for byte
             gray = pil_to_gray(im)
+    except ImageTooLarge as exn:
+        return None, "too_large", f"{img_path}: {exn}"
     except Exception as exn:  # PIL raises many types for broken files
         msg = re.sub(r"\s*<[^>]*object at 0x[0-9a-f]+>", "", str(exn))
         return None, "corrupt_image", f"{img_path}: {type(exn).__name__}: {msg}"

@@ -11,7 +11,15 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from menu.data.shards import SkipSample, decode_sample, iter_members
+from menu.data.shards import (
+    SkipSample,
+    decode_line_image,
+    decode_sample,
+    decode_text,
+    expand_urls,
+    iter_members,
+    read_shards,
+)
 
 __all__ = ["contact_sheet", "format_stats", "load_norms", "read_lines", "shard_stats"]
 
@@ -155,17 +163,18 @@ def shard_stats(
     import unicodedata
 
     skipped: Counter[str] = Counter()
-
-    def handler(exn: Exception) -> bool:
-        skipped["shard_error"] += 1
-        return True
-
     chars: Counter[str] = Counter()
     widths, heights, lengths = [], [], []
-    n = 0
-    for sample in iter_members(urls, handler=handler):
+    n = labelled = 0
+    for sample in read_shards(expand_urls(urls), skipped):
         try:
-            img, text = decode_sample(sample)
+            text = decode_text(sample)
+        except SkipSample as s:
+            skipped[s.reason] += 1
+            continue
+        labelled += 1
+        try:
+            img = decode_line_image(sample)
         except SkipSample as s:
             skipped[s.reason] += 1
             continue
@@ -181,6 +190,7 @@ def shard_stats(
     counts, edges = np.histogram(w, bins=bins)
     return {
         "samples": n,
+        "labelled": labelled,  # what menu-eval scores: every line with a usable transcript
         "skipped": dict(skipped),
         "chars": "".join(sorted(chars)),
         "char_counts": dict(chars.most_common()),
@@ -202,7 +212,7 @@ def shard_stats(
 def format_stats(st: dict[str, Any]) -> str:
     """Human-readable rendering of :func:`shard_stats`."""
     lines = [
-        f"samples: {st['samples']}",
+        f"samples: {st['samples']} readable of {st['labelled']} labelled lines",
         "skipped: " + (", ".join(f"{k}={v}" for k, v in sorted(st["skipped"].items())) or "none"),
         f"characters ({len(st['chars'])}): {st['chars']!r}",
         "raw height min/median/max: {min}/{median:g}/{max}".format(**st["height"]),
