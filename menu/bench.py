@@ -1160,6 +1160,14 @@ def targets(result: dict[str, Any]) -> dict[str, Any]:
                 "target": ">= 5x",
                 "met": x >= 5,
             }
+    fair = result.get("fairness", {}).get("PASSIVE")
+    if fair:  # same CPU budget, same training, alone or next to a busy process
+        v = fair["ratio"]
+        out["cpu_budget_steps_loaded_vs_alone"] = {
+            "value": round(v, 3),
+            "target": ">= 0.9",
+            "met": v >= 0.9,
+        }
     infer = result.get("infer", {}).get("cpu")
     if infer and result.get("preset") == "conv_bilstm":
         for bs, d in infer["batch_sizes"].items():
@@ -1297,6 +1305,19 @@ def table(result: dict[str, Any]) -> str:
             for font, row in t["by_font"].items():
                 cers = " / ".join(f"{100 * row[f'{k}_cer']:.2f}%" for k in systems)
                 rows.append(f"  {font} ({row['lines']} lines): {cers}")
+    if "fairness" in result:
+        f = result["fairness"]
+        rows.append(
+            f"CPU budget of {f['seconds']:g} s, {f['threads']} threads: steps alone / next to "
+            "one busy process (OMP_WAIT_POLICY):"
+        )
+        for policy in ("ACTIVE", "PASSIVE"):
+            if policy in f:
+                p = f[policy]
+                rows.append(
+                    f"  {policy}: {p['steps_alone']:.0f} / {p['steps_loaded']:.0f} "
+                    f"(ratio {p['ratio']:.2f})"
+                )
     if result.get("targets"):
         rows.append("targets:")
         for k, v in result["targets"].items():
@@ -1320,6 +1341,8 @@ QUICK = {
     "memory_warmup": 1,
     "memory_steps": 3,
     "tesseract_lines": 32,
+    "fairness_seconds": 4.0,
+    "fairness_repeats": 1,
 }
 FULL = {
     "matmul_n": 2048,
@@ -1335,8 +1358,10 @@ FULL = {
     "memory_warmup": 2,
     "memory_steps": 10,
     "tesseract_lines": None,
+    "fairness_seconds": 10.0,
+    "fairness_repeats": 3,
 }
-SECTIONS = ("matmul", "train", "data", "infer", "synth", "memory", "tesseract")
+SECTIONS = ("matmul", "train", "data", "infer", "synth", "memory", "tesseract", "fairness")
 
 
 def benchmark(
@@ -1483,6 +1508,16 @@ def benchmark(
             )
             result["tesseract"]["checkpoint_is_untrained_bench_model"] = checkpoint is None
             log("tesseract: done")
+        if "fairness" in sections:
+            from menu.fairness import cpu_budget_fairness
+
+            result["fairness"] = cpu_budget_fairness(
+                data_dir,
+                seconds=size["fairness_seconds"],
+                threads=threads,
+                repeats=size["fairness_repeats"],
+                log=log,
+            )
     finally:
         if own_tmp:
             shutil.rmtree(work, ignore_errors=True)
