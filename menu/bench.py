@@ -5,7 +5,7 @@ sizes. Throughputs are steady-state rates: warm-up steps/passes are run and not 
 and repeated measurements are summarized by :func:`stats` (median, min, max).
 
 * :func:`matmul_peak` -- float32 ``torch.mm`` GFLOP/s, the reference "peak".
-* :func:`framework_train` -- lines/s of ``menu.train.run`` (the menu-train path: same
+* :func:`framework_train` -- lines/s of ``menu.training.run`` (the menu-train path: same
   config, loaders, LitRecognizer, Lightning Trainer), timed by a callback between the end
   of the last warm-up step and the end of the last step (data loading in the process,
   optimizer, logging and callbacks included; the test pass after training excluded).
@@ -49,7 +49,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 import menu.assemble as assemble
-import menu.train as menu_train
+import menu.training as menu_train
 from menu.config import compose, options
 from menu.data.shards import fonts_of
 from menu.metrics import group_table
@@ -301,7 +301,7 @@ def _rate(times: list[float], lines: list[int], warmup: int) -> dict[str, Any]:
 
 @contextlib.contextmanager
 def _extra_callbacks(*callbacks: pl.Callback) -> Iterator[None]:
-    """Add callbacks to the Trainer that ``menu.train.fit`` builds (and nothing else)."""
+    """Add callbacks to the Trainer that ``menu.training.fit`` builds (and nothing else)."""
     original = menu_train.make_trainer
 
     def make_trainer(*args: Any, **kwargs: Any) -> pl.Trainer:
@@ -319,7 +319,7 @@ def _extra_callbacks(*callbacks: pl.Callback) -> Iterator[None]:
 def framework_train(
     cfg: DictConfig, run_dir: str | os.PathLike, warmup: int, device: str = "cpu"
 ) -> dict[str, Any]:
-    """Train with ``menu.train.run`` (exactly what ``menu-train`` runs) for
+    """Train with ``menu.training.run`` (exactly what ``menu-train`` runs) for
     ``cfg.budget.max_steps`` steps; the steady-state rate after ``warmup`` steps."""
     timer = StepTimer(device)
     with _extra_callbacks(timer), quiet():
@@ -381,7 +381,7 @@ def bare_train(
     flops: bool = True,
 ) -> dict[str, Any]:
     """The same training in a plain PyTorch loop: the model, batches (the same train loader
-    and seed as ``menu.train.fit``), CTC loss, gradient clipping, Adam and LR schedule, for
+    and seed as ``menu.training.fit``), CTC loss, gradient clipping, Adam and LR schedule, for
     ``cfg.budget.max_steps`` steps. With ``flops`` also the FLOPs of one step (the first
     timed batch) and the padded line-columns of every timed batch."""
     from menu.lit import LitRecognizer
@@ -529,7 +529,7 @@ def train_compare(
     extra: Sequence[str] = (),
     log: Callable[[str], None] = lambda s: None,
 ) -> dict[str, Any]:
-    """Framework (``menu.train.run``) vs bare-loop lines/s of ``preset``, ``repeats`` times
+    """Framework (``menu.training.run``) vs bare-loop lines/s of ``preset``, ``repeats`` times
     (alternating which goes first), plus GFLOP/s and the fraction of ``peak_gflops``, for the
     default config and each of ``variants`` (one override each; default: the defaults that
     the measurements chose flipped, see ``train_variants``). ``steps`` are timed after
@@ -797,7 +797,7 @@ def synth_throughput(
 
 
 def _worker(spec: dict[str, Any]) -> dict[str, Any]:
-    """Run in a fresh process: one preset's training via ``menu.train.run``."""
+    """Run in a fresh process: one preset's training via ``menu.training.run``."""
     base = maxrss_mb()
     cfg = compose(spec["overrides"])
     torch.set_num_threads(int(spec["threads"]))

@@ -63,7 +63,7 @@ def measure(cfg: DictConfig) -> dict[str, Any]:
     its time budget into steps."""
     from menu.assemble import setup
     from menu.registry import infer_choices
-    from menu.train import set_threads
+    from menu.training import set_threads
 
     key, seconds = time_limit(cfg.budget)
     pl.seed_everything(int(cfg.seed), workers=True, verbose=False)

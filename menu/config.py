@@ -9,7 +9,9 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
+#: The config groups, shipped inside the package (``conf/`` at the top of the repository is a
+#: link to it), so an installed menu finds them from any working directory.
+CONF_DIR = Path(__file__).resolve().parent / "conf"
 GROUPS = ("norm", "conv", "scale", "reduce", "seq")
 
 
@@ -106,9 +108,20 @@ def register_resolvers() -> None:
         OmegaConf.register_new_resolver("menu.dirname", _dirname)
 
 
+def user_config_dirs() -> list[Path]:
+    """The config folders named in ``MENU_CONFIG_PATH`` (``os.pathsep``-separated): a user's
+    own options, added to every command's search path (``hydra_plugins/menu_searchpath``)."""
+    import os
+
+    raw = os.environ.get("MENU_CONFIG_PATH", "")
+    return [Path(p).expanduser().resolve() for p in raw.split(os.pathsep) if p.strip()]
+
+
 def options(group: str) -> list[str]:
-    """The option names (YAML files) of a config group, sorted."""
-    return sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
+    """The option names (YAML files) of a config group, sorted: menu's and those of the
+    folders in ``MENU_CONFIG_PATH``."""
+    folders = [CONF_DIR, *user_config_dirs()]
+    return sorted({p.stem for d in folders for p in (d / group).glob("*.yaml")})
 
 
 def compose(overrides: Sequence[str] = (), config_name: str = "config") -> DictConfig:

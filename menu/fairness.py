@@ -44,7 +44,7 @@ def _measure(data_dir: str, seconds: float, threads: int) -> dict[str, Any]:
     import logging
 
     from menu.config import compose
-    from menu.train import run
+    from menu.training import run
 
     logging.disable(logging.WARNING)
     overrides = [*OVERRIDES, f"data.synth.dir={data_dir}", f"threads={threads}",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
@@ -10,6 +11,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from PIL import Image
 
 from menu.data.codec import UnknownCharReport
 from menu.data.image import open_image, pil_to_gray
@@ -147,22 +149,40 @@ def read_image(path: str | Path) -> np.ndarray:
         return pil_to_gray(im)
 
 
+def _pixels(item: Any) -> np.ndarray:
+    """A line image from a path, a PIL image or an array (any polarity, 2-D or colour)."""
+    if isinstance(item, str | os.PathLike):
+        return read_image(item)
+    if isinstance(item, Image.Image):
+        return pil_to_gray(item)
+    return np.asarray(item)
+
+
 def predict(
-    lit: LitRecognizer, paths: Sequence[str | Path], *, batch_size: int = 64, pool: int = 8
+    lit: LitRecognizer,
+    images: Sequence[str | os.PathLike | np.ndarray | Image.Image],
+    *,
+    batch_size: int = 64,
+    pool: int = 8,
 ) -> Iterator[tuple[str, str | None, str | None]]:
-    """(path, text, error) for each image in input order; an unreadable image gives text
-    None and the error, and the others go on. Images are read ``pool`` batches at a time and
+    """(key, text, error) for each image in input order, the key being the path (or ``#i``
+    for the i-th image given as an array or PIL image); an unreadable image gives text None
+    and the error, and the others go on. Images are read ``pool`` batches at a time and
     batched in order of width (less padding)."""
     norm = instantiate_option("norm", lit.cfg.norm)
     step = batch_size * max(1, pool)
-    for start in range(0, len(paths), step):
-        chunk = [str(p) for p in paths[start : start + step]]
+    for start in range(0, len(images), step):
+        items = list(images[start : start + step])
+        chunk = [
+            str(x) if isinstance(x, str | os.PathLike) else f"#{start + i}"
+            for i, x in enumerate(items)
+        ]
         samples, errors = [], {}
-        for p in chunk:
+        for key, item in zip(chunk, items, strict=True):
             try:
-                samples.append({"image": norm(read_image(p)), "text": "", "key": p, "url": ""})
+                samples.append({"image": norm(_pixels(item)), "text": "", "key": key, "url": ""})
             except (OSError, ValueError) as e:
-                errors[p] = f"{type(e).__name__}: {e}"
+                errors[key] = f"{type(e).__name__}: {e}"
         samples.sort(key=lambda s: s["image"].shape[1])
         hyps = {}
         for i in range(0, len(samples), batch_size):

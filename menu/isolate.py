@@ -29,7 +29,7 @@ def _child(job: Path) -> int:
     from omegaconf import OmegaConf
 
     from menu import registry
-    from menu.train import run
+    from menu.training import run
 
     with contextlib.suppress(OSError):  # the OOM killer should pick this process first
         Path("/proc/self/oom_score_adj").write_text("500")
@@ -56,10 +56,10 @@ def describe(exitcode: int | None) -> str:
 def run_isolated(
     cfg: DictConfig, run_dir: str | Path, *, timeout: float | None = None, **kwargs: Any
 ) -> dict[str, Any]:
-    """:func:`menu.train.run` in a child process; the record it left, or a ``failed``
+    """:func:`menu.training.run` in a child process; the record it left, or a ``failed``
     record naming how the child died (signal, exit code without a record, timeout)."""
     from menu.registry import config_dirs
-    from menu.train import finished
+    from menu.training import finished
 
     run_dir = Path(run_dir).resolve()
     previous = finished(run_dir, cfg, bool(kwargs.get("force")))

@@ -16,7 +16,9 @@ from typing import Any
 from menu.config import CONF_DIR, ConfigError
 
 RESULT = "result.json"
-PACKAGES = ("torch", "pytorch-lightning", "hydra-core", "omegaconf", "webdataset", "numpy")
+PACKAGES = (
+    "menu-ocr", "torch", "pytorch-lightning", "hydra-core", "omegaconf", "webdataset", "numpy"
+)  # fmt: skip
 
 
 def write_json(path: Path, data: Any) -> None:
@@ -63,8 +65,11 @@ def read_result(run_dir: Path) -> dict | None:
 
 
 def git_sha() -> str | None:
-    """The source tree's commit, with '-dirty' for uncommitted changes; None outside git."""
-    root = CONF_DIR.parent
+    """The source tree's commit, with '-dirty' for uncommitted changes; None for an installed
+    copy (git is only asked inside menu's own checkout, never in site-packages)."""
+    root = CONF_DIR.parent.parent
+    if not ((root / ".git").exists() and (root / "pyproject.toml").is_file()):
+        return None
     try:
         sha = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True

@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import yaml
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from menu.config import CONF_DIR, GROUPS, ConfigError
+from menu.config import CONF_DIR, GROUPS, ConfigError, user_config_dirs
 
 #: Groups whose options menu instantiates, and where in an option's YAML its class is named.
 BUILT = ("norm", *GROUPS[1:], "optim")
@@ -34,9 +34,10 @@ class UnsafeConfig(ConfigError):
 
 
 def config_dirs() -> list[Path]:
-    """Folders that hold config groups: menu's ``conf/`` and, inside a Hydra app, every
-    file-system folder on its search path (``--config-dir``, ``hydra.searchpath``)."""
-    dirs = [CONF_DIR, *EXTRA_DIRS]
+    """Folders that hold config groups: menu's ``conf/``, those in ``MENU_CONFIG_PATH``,
+    those a command was given (``--config-dir``) and, inside a Hydra app, every file-system
+    folder on its search path (``--config-dir``, ``hydra.searchpath``)."""
+    dirs = [CONF_DIR, *user_config_dirs(), *EXTRA_DIRS]
     try:
         from hydra.core.hydra_config import HydraConfig
 
@@ -84,6 +85,11 @@ def infer_choices(cfg: DictConfig | Mapping) -> dict[str, str]:
     }
 
 
+def add_config_dirs(dirs: Sequence[str | Path]) -> None:
+    """Trust the options of these config folders too (``menu-eval --config-dir``)."""
+    EXTRA_DIRS.extend(Path(d).expanduser().resolve() for d in dirs)
+
+
 def _check_plain(value: Any, where: str) -> None:
     if isinstance(value, DictConfig | ListConfig):
         value = OmegaConf.to_container(value, resolve=True)
@@ -113,7 +119,8 @@ def check_option(group: str, node: Any) -> None:
     if target not in known:
         raise UnsafeConfig(
             f"{group}._target_={target!r} is not an option of {group} (the _target_ of a "
-            f"{group}/*.yaml file: {', '.join(known)}); add a YAML file for it to build it"
+            f"{group}/*.yaml file: {', '.join(known)}); for an option of your own, give its "
+            "config folder (MENU_CONFIG_PATH, or --config-dir)"
         )
     args = {k: v for k, v in plain.items() if k != "_target_"}
     for key, value in args.items():

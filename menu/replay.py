@@ -163,7 +163,7 @@ def reproduce(
     """Replay the finished run in ``run_dir`` into ``out_dir`` (default ``RUN/reproduce``)
     and compare: ``identical`` is true when every compared field is equal. With ``show``
     the configuration is logged before it runs."""
-    from menu.train import run
+    from menu.training import run
 
     run_dir = Path(run_dir)
     original = read_result(run_dir)

@@ -112,7 +112,7 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     from tiny import tiny_overrides, write_digits_corpus
 
     from menu.config import compose
-    from menu.train import run
+    from menu.training import run
 
     root = tmp_path_factory.mktemp("tiny")
     corpus = write_digits_corpus(root / "digits.txt")

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import pickle
-from pathlib import Path
 
 import numpy as np
 import pytest
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
+from menu.config import CONF_DIR
 from menu.data.image import to_ink
 from menu.data.normalize import CenterNorm, HeightNorm, LineNorm, NoNorm, WordNorm
 
@@ -26,7 +26,7 @@ TEXTS = [
     "Égypte Ångström façade",
     "ALL CAPS 1234",
 ]
-CONF_NORM = Path(__file__).resolve().parents[1] / "conf" / "norm"
+CONF_NORM = CONF_DIR / "norm"
 
 
 def _ink_rows(out: np.ndarray, thr: float = 0.3) -> np.ndarray:

@@ -13,18 +13,9 @@ from omegaconf import OmegaConf
 from menu.config import GROUPS, compose, options
 from menu.models import build_model, ctc_min_length
 from menu.models.build import ConfigConflict
+from menu.models.check import check_combination, small
 
 NUM_CLASSES = 7
-# Small widths keep the 600-combination grid fast on 2 cores; shapes are what is tested.
-SMALL = {
-    "vgg": ["conv.channels=[4,6,8]"],
-    "resnet": ["conv.stem=4", "conv.channels=[4,6,8]"],
-    "fmp": ["conv.channels=[4,4,6,8]"],
-    "unet": ["conv.channels=[4,6,8]"],
-}
-SMALL_REDUCE = {"lstm": ["reduce.hidden=6"]}
-SMALL_SEQ = {"lstm": ["seq.hidden=6", "seq.layers=1"], "none": ["seq.hidden=8"]}
-
 GRID = list(itertools.product(*(options(g) for g in GROUPS)))
 
 
@@ -47,11 +38,6 @@ def group_configs():
     return {(g, o): compose([f"{g}={o}"])[g] for g in GROUPS for o in options(g)}
 
 
-def small(combo):
-    _, conv, _, reduce, seq = combo
-    return SMALL.get(conv, []) + SMALL_REDUCE.get(reduce, []) + SMALL_SEQ.get(seq, [])
-
-
 def combine(group_configs, combo):
     cfg = OmegaConf.create({g: group_configs[(g, o)] for g, o in zip(GROUPS, combo, strict=True)})
     return OmegaConf.merge(cfg, OmegaConf.from_dotlist(small(combo)))
@@ -67,28 +53,7 @@ def test_combining_equals_composing(group_configs):
 
 @pytest.mark.parametrize("combo", GRID, ids=["-".join(c) for c in GRID])
 def test_every_combination_runs_forward_and_backward(group_configs, combo):
-    torch.manual_seed(0)
-    cfg = combine(group_configs, combo)
-    model = build_model(cfg, NUM_CLASSES)
-    height = cfg.norm.height
-    heights = [height] if height is not None else [9, 37]
-    for h, widths in itertools.product(heights, [(23, 61), (5, 5)]):
-        x = torch.rand(len(widths), 1, h, max(widths))
-        w = torch.tensor(widths)
-        y = model(x, w)
-        lengths = model.output_lengths(w)
-        assert y.shape[:2] == (len(widths), NUM_CLASSES)
-        assert int(lengths.max()) == y.shape[2], (lengths, y.shape)
-        assert torch.isfinite(y).all()
-        y.logsumexp(1).sum().backward()
-        assert all(
-            p.grad is not None and torch.isfinite(p.grad).all()
-            for p in model.parameters()
-            if p.requires_grad
-        )
-        model.zero_grad()
-    assert model.num_params > 0
-    assert model.downsampling >= 1 / 8
+    check_combination(combine(group_configs, combo), NUM_CLASSES)
 
 
 def test_ctc_min_length_counts_repeats():

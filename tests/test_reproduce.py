@@ -21,7 +21,7 @@ from menu.calibrate import CALIBRATION, apply, calibrated
 from menu.config import OWNED_TRAINER_KEYS, ConfigError, check, compose
 from menu.record import read_result
 from menu.replay import compare, environment_differences, replay_config, reproduce
-from menu.train import run
+from menu.training import run
 
 #: Fields a replay must reproduce (menu.replay.COMPARED) plus what identifies the run.
 SAME = ("val_cer", "test_cer", "test_wer", "steps", "batches", "epochs", "params", "choices")

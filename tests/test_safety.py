@@ -6,7 +6,6 @@ import copy
 import json
 import os
 import pickle
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from menu.config import compose
+from menu.config import compose, options
 from menu.infer import CheckpointError, load_checkpoint
 from menu.registry import UnsafeConfig, check_options, instantiate_option, targets
 from menu.replay import replay_config
@@ -109,7 +108,7 @@ def test_a_crafted_record_is_refused_by_reproduce(tiny, tmp_path):
 
 def test_every_installed_option_passes_the_check():
     for group in ("norm", "conv", "scale", "reduce", "seq"):
-        for option in sorted(p.stem for p in (Path("conf") / group).glob("*.yaml")):
+        for option in options(group):
             check_options(compose([f"{group}={option}"]))
     assert "torch.optim.Adam" in targets("optim")
 
@@ -119,7 +118,6 @@ def test_a_users_config_folder_adds_options(tmp_path, monkeypatch):
     import menu.registry as registry
 
     (tmp_path / "reduce").mkdir()
-    shutil.copy("conf/reduce/max.yaml", tmp_path / "reduce" / "mine.yaml")
     (tmp_path / "reduce" / "mine.yaml").write_text("_target_: torch.nn.Identity\n")
     with pytest.raises(UnsafeConfig):
         instantiate_option("reduce", {"_target_": "torch.nn.Identity"})

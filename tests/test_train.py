@@ -14,7 +14,7 @@ from menu.config import compose
 from menu.export import export
 from menu.infer import evaluate, load_checkpoint, predict
 from menu.record import read_result
-from menu.train import run
+from menu.training import run
 
 RECORD_KEYS = {
     "status", "choices", "overrides", "seed", "val_cer", "test_cer", "test_wer", "params",

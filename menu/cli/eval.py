@@ -6,27 +6,24 @@ import argparse
 import json
 import sys
 
-from menu.infer import CheckpointError, evaluate, load_checkpoint
+from menu.cli.checkpoint import add_checkpoint_args, open_checkpoint
+from menu.infer import evaluate
 from menu.record import write_csv
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="menu-eval", description=__doc__)
-    p.add_argument("checkpoint", help="a menu checkpoint (.ckpt); nothing else is needed")
+    add_checkpoint_args(p)
     p.add_argument("shards", nargs="+", help="shard URLs: paths, brace patterns, globs, pipe:")
     p.add_argument(
         "--batch-size", type=int, default=64, help="64 was fastest on CPU (scripts/bench.py)"
     )
     p.add_argument("--workers", type=int, default=0)
     p.add_argument("--beam", type=int, default=None, help="beam width (default: as trained)")
-    p.add_argument("--device", default="cpu")
     p.add_argument("--lines", metavar="CSV", help="also write every line's ref/hyp/errors here")
     p.add_argument("--confusions", type=int, default=10, help="how many top confusions")
     args = p.parse_args(argv)
-    try:
-        lit = load_checkpoint(args.checkpoint, device=args.device)
-    except CheckpointError as e:
-        sys.exit(f"menu-eval: error: {e}")
+    lit = open_checkpoint(args, "menu-eval")
     if args.beam is not None:
         lit.cfg.decode.beam = args.beam
     shards = args.shards if len(args.shards) > 1 else args.shards[0]

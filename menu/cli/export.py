@@ -7,21 +7,18 @@ import json
 import sys
 from pathlib import Path
 
+from menu.cli.checkpoint import add_checkpoint_args, open_checkpoint
 from menu.export import FORMATS, export
-from menu.infer import CheckpointError, load_checkpoint
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="menu-export", description=__doc__)
-    p.add_argument("checkpoint")
+    add_checkpoint_args(p, device=False)
     p.add_argument("out", nargs="?", help="output folder (default: CHECKPOINT's folder/export)")
     p.add_argument("--formats", nargs="+", default=list(FORMATS), choices=FORMATS)
     args = p.parse_args(argv)
     out = Path(args.out) if args.out else Path(args.checkpoint).parent / "export"
-    try:
-        lit = load_checkpoint(args.checkpoint)
-    except CheckpointError as e:
-        sys.exit(f"menu-export: error: {e}")
+    lit = open_checkpoint(args, "menu-export")
     status = export(lit, out, tuple(args.formats))
     json.dump(status, sys.stdout, indent=2)
     sys.stdout.write("\n")

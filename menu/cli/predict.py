@@ -5,22 +5,19 @@ from __future__ import annotations
 import argparse
 import sys
 
-from menu.infer import CheckpointError, load_checkpoint, predict
+from menu.cli.checkpoint import add_checkpoint_args, open_checkpoint
+from menu.infer import predict
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="menu-predict", description=__doc__)
-    p.add_argument("checkpoint", help="a menu checkpoint (.ckpt)")
+    add_checkpoint_args(p)
     p.add_argument("images", nargs="+", help="line images (PNG, JPEG, TIFF, ...)")
     p.add_argument(
         "--batch-size", type=int, default=64, help="64 was fastest on CPU (scripts/bench.py)"
     )
-    p.add_argument("--device", default="cpu")
     args = p.parse_args(argv)
-    try:
-        lit = load_checkpoint(args.checkpoint, device=args.device)
-    except CheckpointError as e:
-        sys.exit(f"menu-predict: error: {e}")
+    lit = open_checkpoint(args, "menu-predict")
     failed = 0
     for path, text, error in predict(lit, args.images, batch_size=args.batch_size):
         if error is not None:

@@ -14,7 +14,7 @@ from omegaconf import DictConfig, open_dict
 
 from menu.config import CONF_DIR, ConfigError, check, register_resolvers
 from menu.isolate import run_isolated
-from menu.train import job_threads, run
+from menu.training import job_threads, run
 
 log = logging.getLogger("menu-train")
 register_resolvers()

@@ -26,51 +26,23 @@ __all__ = ["contact_sheet", "format_stats", "load_norms", "read_lines", "shard_s
 Norm = Callable[[np.ndarray], np.ndarray]
 
 
-def _conf_dir() -> Path:
-    try:
-        from menu.config import CONF_DIR
-
-        return Path(CONF_DIR)
-    except Exception:  # the lead's config module is optional for these utilities
-        return Path(__file__).resolve().parents[2] / "conf"
-
-
 def load_norms(names: Sequence[str] | None = None, height: int | None = None) -> dict[str, Norm]:
-    """Instantiate normalizers from ``conf/norm/<name>.yaml`` (all when ``names`` is None).
+    """Normalizers of the ``norm`` group's options (all when ``names`` is None), built from
+    their YAML files; ``height`` overrides the height of fixed-height norms."""
+    from omegaconf import OmegaConf
 
-    ``height`` overrides the YAML height of fixed-height norms. Falls back to the class
-    defaults when the conf folder is not available (installed package).
-    """
-    from menu.data import normalize as N
+    from menu.config import CONF_DIR, options
+    from menu.registry import instantiate_option
 
-    defaults = {
-        "none": N.NoNorm,
-        "height": N.HeightNorm,
-        "word": N.WordNorm,
-        "line": N.LineNorm,
-        "center": N.CenterNorm,
-    }
-    conf = _conf_dir() / "norm"
-    available = sorted(p.stem for p in conf.glob("*.yaml")) if conf.is_dir() else list(defaults)
-    order = [n for n in ("none", "height", "word", "line", "center") if n in available]
-    order += [n for n in available if n not in order]
-    names = list(names) if names else order
+    available = options("norm")
     out: dict[str, Norm] = {}
-    for name in names:
-        path = conf / f"{name}.yaml"
-        if path.exists():
-            from hydra.utils import instantiate
-            from omegaconf import OmegaConf
-
-            cfg = OmegaConf.load(path)
-            if height is not None and cfg.get("height") is not None:
-                cfg.height = height
-            out[name] = instantiate(cfg)
-        elif name in defaults:
-            cls = defaults[name]
-            out[name] = cls() if height is None or cls is N.NoNorm else cls(height=height)
-        else:
-            raise ValueError(f"unknown norm {name!r}; available: {available}")
+    for name in list(names) if names else available:
+        if name not in available:
+            raise ValueError(f"unknown norm {name!r}; available: {', '.join(available)}")
+        cfg = OmegaConf.load(CONF_DIR / "norm" / f"{name}.yaml")
+        if height is not None and cfg.get("height") is not None:
+            cfg.height = height
+        out[name] = instantiate_option("norm", cfg)
     return out
 
 

@@ -1,0 +1,86 @@
+"""The Python API: compose, train, load, recognize, evaluate; a user's own option."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import menu
+from menu.data.shards import export_shards
+
+
+def test_load_recognize_evaluate(tiny, tmp_path):
+    model = menu.load(tiny["record"]["best_checkpoint"])
+    export_shards(tiny["record"]["data"]["test"], tmp_path / "png")
+    paths = sorted((tmp_path / "png").rglob("*.png"))[:3]
+    pixels = np.asarray(Image.open(paths[1]))
+    texts = model.recognize([paths[0], pixels, Image.open(paths[2])])
+    assert texts == model.recognize(paths)  # an array or a PIL image reads like its file
+    assert model.evaluate(tiny["record"]["data"]["test"])["n"] == 32
+    assert set(model.charset) >= set("0123456789")
+    with pytest.raises(ValueError, match=r"unreadable images: .*missing\.png"):
+        model.recognize([tmp_path / "missing.png"])
+
+
+def test_compose_and_train(tiny, tmp_path):
+    cfg = menu.compose(*tiny["overrides"], "budget.max_steps=3")
+    record = menu.train(cfg, tmp_path / "run")
+    assert record["status"] == "ok" and record["steps"] == 3
+
+
+USER_OPTION = '''
+from torch import nn
+
+
+class MeanReduce(nn.Module):
+    """BDHW -> BDL: mean over the height."""
+
+    def __init__(self, in_channels: int, in_height: int | None = None) -> None:
+        super().__init__()
+        self.out_features = in_channels
+
+    def forward(self, x):
+        return x.mean(dim=2)
+'''
+
+
+def test_a_users_own_option_without_forking(tiny, tmp_path):
+    """A reduction in the user's package and config folder (MENU_CONFIG_PATH): it composes,
+    trains through menu-train, loads for evaluation and passes menu-check-option."""
+    (tmp_path / "mypkg").mkdir()
+    (tmp_path / "mypkg" / "__init__.py").write_text(USER_OPTION)
+    (tmp_path / "my_conf" / "reduce").mkdir(parents=True)
+    (tmp_path / "my_conf" / "reduce" / "mean.yaml").write_text("_target_: mypkg.MeanReduce\n")
+    path = os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])
+    env = {**os.environ, "MENU_CONFIG_PATH": str(tmp_path / "my_conf"), "PYTHONPATH": path}
+    args = [
+        *tiny["overrides"],
+        "budget.max_steps=3",
+        "reduce=mean",
+        f"hydra.run.dir={tmp_path}/run",
+    ]
+    subprocess.run([sys.executable, "-m", "menu.cli.train", *args], env=env, check=True,
+                   capture_output=True, cwd=tmp_path)  # fmt: skip
+    record = menu.record.read_result(tmp_path / "run")
+    assert record["status"] == "ok" and record["choices"]["reduce"] == "mean"
+    ckpt = Path(record["best_checkpoint"])
+    cmd = [sys.executable, "-m", "menu.cli.eval", str(ckpt), record["data"]["test"]]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=tmp_path)
+    assert proc.returncode == 0 and '"n": 32' in proc.stdout, proc.stderr
+
+
+@pytest.mark.slow
+def test_menu_check_option_runs_the_grid_on_a_users_folder(tmp_path):
+    (tmp_path / "mypkg").mkdir()
+    (tmp_path / "mypkg" / "__init__.py").write_text(USER_OPTION)
+    (tmp_path / "my_conf" / "reduce").mkdir(parents=True)
+    (tmp_path / "my_conf" / "reduce" / "mean.yaml").write_text("_target_: mypkg.MeanReduce\n")
+    cmd = [sys.executable, "-m", "menu.cli.check", str(tmp_path / "my_conf")]
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path)
+    assert proc.returncode == 0 and "reduce=mean: 150 combinations ok" in proc.stdout, proc.stdout
