@@ -5,6 +5,7 @@ In a sweep every run trains in a child process (``isolate: true``). When the chi
 job records the run as ``failed`` with the signal or the timeout, and the sweep goes on: a
 parallel joblib sweep would otherwise lose its worker pool and stop every job. The child
 is the one the out-of-memory killer picks first (``oom_score_adj``), as it holds the memory.
+Its output goes to ``RUN/train.log``, so a parallel sweep prints one line per run.
 """
 
 from __future__ import annotations
@@ -25,12 +26,16 @@ def _child(job: Path) -> int:
     """The child's side: run the job described in ``job`` (written by the parent)."""
     import contextlib
     import json
+    import logging
 
     from omegaconf import OmegaConf
 
     from menu import registry
     from menu.training import run
 
+    logging.basicConfig(
+        level=logging.INFO, format="[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"
+    )
     with contextlib.suppress(OSError):  # the OOM killer should pick this process first
         Path("/proc/self/oom_score_adj").write_text("500")
     spec = json.loads(job.read_text(encoding="utf-8"))
@@ -67,15 +72,20 @@ def run_isolated(
         return previous  # no process needed
     run_dir.mkdir(parents=True, exist_ok=True)
     job = run_dir / ".job.json"  # what the child runs (a fresh interpreter: no fork)
+    plain = OmegaConf.to_container(cfg, resolve=True)
+    plain["trainer"]["enable_progress_bar"] = False  # the run's log is a file, not a terminal
     spec = {
-        "cfg": OmegaConf.to_container(cfg, resolve=True),
+        "cfg": plain,
         "run_dir": str(run_dir),
         "kwargs": kwargs,
         "config_dirs": [str(d) for d in config_dirs()],
     }
     write_json(job, spec)
     t0 = time.perf_counter()
-    child = subprocess.Popen([sys.executable, "-m", "menu.isolate", str(job)])
+    with open(run_dir / "train.log", "ab") as log_file:  # the run's whole log, in its folder
+        child = subprocess.Popen(
+            [sys.executable, "-m", "menu.isolate", str(job)], stdout=log_file, stderr=log_file
+        )
     why = None
     try:
         child.wait(timeout)

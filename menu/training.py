@@ -56,6 +56,16 @@ from menu.resume import (
 log = logging.getLogger(__name__)
 
 
+class _NoTips(logging.Filter):
+    """Drop Lightning's advertisements ("💡 Tip: ...") from the logs."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "💡" not in record.getMessage()
+
+
+logging.getLogger("pytorch_lightning.utilities.rank_zero").addFilter(_NoTips())
+
+
 def set_threads(threads: int | None) -> None:
     """Intra-op threads: the configured number, else all cores."""
     n = int(threads) if threads else (os.cpu_count() or 1)

@@ -82,14 +82,14 @@ def main(cfg: DictConfig) -> float | None:
             return None
         raise
     log.info(
-        "%s: test_cer=%.4f test_wer=%.4f val_cer=%s steps=%s (%s) -> %s/result.json",
+        "%s %s: test CER %.4f, val CER %.4f, %s steps (%s), %.0f s",
         record["status"],
+        Path(hc.runtime.output_dir).name if multirun else hc.runtime.output_dir,
         record["test_cer"],
-        record["test_wer"],
-        record.get("val_cer"),
+        record.get("val_cer") or float("nan"),
         record.get("steps"),
         record.get("stopped_by"),
-        hc.runtime.output_dir,
+        record.get("wall_seconds") or 0.0,
     )
     return record["test_cer"]
 

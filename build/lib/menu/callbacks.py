@@ -1,0 +1,69 @@
+"""Hydra callbacks: a sweep's settings are checked and its time budget calibrated before
+any job starts; the comparison table is written when it ends."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig
+
+log = logging.getLogger(__name__)
+
+
+class CheckOnStart(Callback):
+    """Refuse a sweep whose settings cannot run (:func:`menu.config.check`), sweep lists
+    included, before any job starts: one message instead of one failed run per job."""
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        from menu.config import ConfigError, check, check_overrides
+
+        try:
+            check_overrides(list(config.hydra.overrides.task))
+            params = config.hydra.get("sweeper", {}).get("params") or {}
+            check_overrides([f"{k}={v}" for k, v in params.items()])
+            check(config)
+        except ConfigError as e:  # Hydra turns a callback's exceptions into warnings
+            raise SystemExit(f"menu-train: error: {e}") from None
+
+
+class CalibrateOnStart(Callback):
+    """With ``budget.calibrate=true``: measure the time budget as steps on the sweep's base
+    configuration once, into ``SWEEP_DIR/budget.json``, before the jobs start (each job
+    then reads it; see :mod:`menu.calibrate`)."""
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        if not config.get("budget", {}).get("calibrate"):
+            return
+        from omegaconf import OmegaConf, open_dict
+
+        from menu.calibrate import calibrated
+        from menu.training import job_threads
+
+        cfg = OmegaConf.masked_copy(config, [k for k in config if k != "hydra"])
+        with open_dict(cfg):
+            cfg.threads = job_threads(cfg.get("threads"), config.hydra.launcher.get("n_jobs"))
+        calibrated(cfg, config.hydra.sweep.dir)
+
+
+class AggregateOnEnd(Callback):
+    """After a multirun, collect every result.json of the sweep into menu-table's outputs.
+
+    A failure here is logged, never raised: the runs themselves are already saved.
+    """
+
+    def __init__(self, enabled: bool = True) -> None:
+        self.enabled = enabled
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        if not self.enabled:
+            return
+        sweep_dir = Path(config.hydra.sweep.dir)
+        try:
+            from menu.table import aggregate
+
+            aggregate([sweep_dir])
+        except Exception:
+            log.exception("menu-table on %s failed; rerun: menu-table %s", sweep_dir, sweep_dir)

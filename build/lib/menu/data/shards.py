@@ -1,0 +1,679 @@
+"""WebDataset line shards: URL expansion, sample decoding, writing, folder <-> shard conversion.
+
+Shard format: one sample = ``KEY.png`` (grayscale or binary line image) + ``KEY.txt``
+(UTF-8 transcript, one line), optionally ``KEY.json`` (metadata such as the font of a
+synthetic line; training ignores it, evaluation breaks errors down by it). Keys may
+contain ``/`` (kept from nested folders) but no ``.`` in the last path component
+(WebDataset splits the extension at the first dot).
+"""
+
+from __future__ import annotations
+
+import glob
+import io
+import json
+import logging
+import os
+import random
+import re
+import warnings
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import braceexpand
+import numpy as np
+import webdataset as wds
+from tqdm import tqdm
+
+from menu.data.codec import clean_text
+from menu.data.image import (
+    IMAGE_EXTS,
+    ImageTooLarge,
+    decode_image,
+    encode_png,
+    open_image,
+    pil_to_gray,
+)
+
+__all__ = [
+    "LABEL_PROBLEMS",
+    "SKIP_REASONS",
+    "ConvertReport",
+    "ShardSink",
+    "SkipSample",
+    "convert_folder",
+    "decode_line_image",
+    "decode_sample",
+    "decode_text",
+    "expand_urls",
+    "export_shards",
+    "find_pairs",
+    "fonts_of",
+    "is_remote",
+    "iter_members",
+    "read_meta",
+    "read_shards",
+    "sanitize_key",
+]
+
+log = logging.getLogger(__name__)
+
+#: Reasons a sample can be skipped, with their meaning (loader, converter, exporter).
+SKIP_REASONS: dict[str, str] = {
+    "corrupt_image": "image bytes cannot be decoded",
+    "missing_text": "no .txt transcript for the image",
+    "missing_image": "transcript without an image",
+    "bad_utf8": "transcript is not valid UTF-8",
+    "empty_text": "transcript empty or whitespace only",
+    "multiline_text": "transcript has more than one line",
+    "too_small": "image smaller than the minimum size",
+    "too_wide": "image wider than max_width after normalization",
+    "too_large": "image header declares more pixels than the limit (a decompression bomb?)",
+    "norm_error": "normalization raised an exception",
+    "shard_error": "shard with tar-level errors (unreadable, truncated, duplicate member)",
+}
+
+
+class SkipSample(Exception):
+    """Raised by :func:`decode_sample` for bad samples; ``reason`` is a SKIP_REASONS key."""
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+
+
+def is_remote(url: str) -> bool:
+    """True for ``pipe:`` commands and ``scheme://`` URLs (not expanded on the local disk)."""
+    return url.startswith("pipe:") or bool(re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://", url))
+
+
+def expand_urls(
+    urls: str | os.PathLike | Sequence[str | os.PathLike], base: str | None = None
+) -> list[str]:
+    """Expand shard specs into a list of shard URLs/paths.
+
+    Accepts a string or a list of strings, each a brace pattern
+    (``shards/train-{000000..000009}.tar``), a glob (``*``/``?``/``[``), a directory
+    (all ``*.tar`` in it), a single path, a ``pipe:`` command or an ``http(s)://`` URL.
+    Relative local paths are resolved against ``base`` when given. Local paths must exist:
+    a missing shard raises :class:`FileNotFoundError` naming it.
+    """
+    items = [urls] if isinstance(urls, str | os.PathLike) else list(urls)
+    out: list[str] = []
+    for item in items:
+        spec = os.fspath(item)
+        if is_remote(spec):
+            out.extend(braceexpand.braceexpand(spec))
+            continue
+        if spec.startswith("file:"):
+            spec = spec[5:]
+        for path in braceexpand.braceexpand(os.path.expanduser(spec)):
+            if base is not None and not os.path.isabs(path):
+                path = os.path.join(base, path)
+            if any(ch in path for ch in "*?["):
+                found = sorted(glob.glob(path, recursive=True))
+                if not found:
+                    raise FileNotFoundError(f"no shards match {path!r} (from {spec!r})")
+                out.extend(found)
+            elif os.path.isdir(path):
+                found = sorted(glob.glob(os.path.join(path, "*.tar")))
+                if not found:
+                    raise FileNotFoundError(f"directory {path!r} contains no .tar shards")
+                out.extend(found)
+            elif os.path.exists(path):
+                out.append(path)
+            else:
+                raise FileNotFoundError(f"shard not found: {path!r} (from {spec!r})")
+    if not out:
+        raise FileNotFoundError(f"no shards given: {urls!r}")
+    return out
+
+
+def _ext_of(fname: str) -> str | None:
+    base = fname.rsplit("/", 1)[-1]
+    return base.split(".", 1)[1].lower() if "." in base else None
+
+
+def iter_members(
+    urls: str | Sequence[str],
+    exts: Sequence[str] | None = None,
+    handler: Callable[[Exception], bool] | None = None,
+) -> Iterator[dict[str, Any]]:
+    """Iterate WebDataset samples (raw bytes per extension) of the given shards.
+
+    ``exts`` restricts which members are read (e.g. ``("txt",)`` to scan only
+    transcripts). Tar-level errors go to ``handler`` (default: warn and continue).
+    """
+    shards = expand_urls(urls)
+    select = None
+    if exts is not None:
+        wanted = {e.lower() for e in exts}
+
+        def select(fname: str) -> bool:
+            return _ext_of(fname) in wanted
+
+    src = iter([{"url": u} for u in shards])
+    yield from wds.tarfile_to_samples(
+        handler=handler or wds.warn_and_continue, select_files=select
+    )(src)
+
+
+def read_shards(
+    shards: Sequence[str], skipped: Counter[str], mod: int = 1, rem: int = 0
+) -> Iterator[dict[str, Any]]:
+    """Raw samples of ``shards`` in order (every ``mod``-th from ``rem`` when readers share
+    a shard). A shard with tar-level errors (unreadable, truncated, duplicate member) counts
+    once as ``shard_error`` in ``skipped`` (by reader 0 only, so sums over readers are
+    exact); the samples read before the error are kept. The one reading path of the loader,
+    ``menu-eval`` and ``menu-data stats``, so they count damaged data the same way."""
+    i = 0
+    for url in shards:
+        errors: list[Exception] = []
+
+        def handler(exn: Exception, errors: list[Exception] = errors, url: str = url) -> bool:
+            if not errors and rem == 0:
+                skipped["shard_error"] += 1
+                log.warning("skipping unreadable data in shard %s: %s", url, exn)
+            errors.append(exn)
+            return True
+
+        for sample in wds.tarfile_to_samples(handler=handler)(iter([{"url": url}])):
+            i += 1
+            if mod > 1 and (i - 1) % mod != rem:
+                continue
+            yield sample
+
+
+def read_meta(urls: str | Sequence[str]) -> dict[str, dict[str, Any]]:
+    """Each sample's ``KEY.json`` metadata by key (only the json members are read);
+    samples without it, or with unreadable json, are left out."""
+    out: dict[str, dict[str, Any]] = {}
+    for sample in iter_members(urls, exts=("json",)):
+        try:
+            meta = json.loads(sample["json"])
+        except (KeyError, ValueError):
+            continue
+        if isinstance(meta, dict):
+            out[str(sample["__key__"])] = meta
+    return out
+
+
+def fonts_of(urls: str | Sequence[str]) -> dict[str, str]:
+    """The font of each sample that records one in its metadata, by key."""
+    return {k: str(m["font"]) for k, m in read_meta(urls).items() if "font" in m}
+
+
+def _find(sample: dict[str, Any], exts: Iterable[str]) -> tuple[str, Any] | tuple[None, None]:
+    for e in exts:
+        if e in sample:
+            return e, sample[e]
+    return None, None
+
+
+TEXT_EXTS = ("txt", "gt.txt")
+
+
+#: Skip reasons that leave a sample without a usable transcript (it is not a labelled line).
+LABEL_PROBLEMS = ("missing_text", "bad_utf8", "empty_text", "multiline_text")
+
+
+def decode_text(sample: dict[str, Any]) -> str:
+    """The cleaned transcript of a raw WebDataset sample; :class:`SkipSample` with one of
+    :data:`LABEL_PROBLEMS` when there is no usable one. Strict UTF-8, trailing line breaks
+    removed, spaces kept, not NFC-normalized (the loader does that)."""
+    _, txt_bytes = _find(sample, TEXT_EXTS)
+    if txt_bytes is None:
+        raise SkipSample("missing_text", str(sample.get("__key__")))
+    try:
+        text = clean_text(txt_bytes)
+    except UnicodeDecodeError as exn:
+        raise SkipSample("bad_utf8", str(exn)) from None
+    if not text.strip():
+        raise SkipSample("empty_text")
+    if "\n" in text or "\r" in text:
+        raise SkipSample("multiline_text")
+    return text
+
+
+def decode_line_image(sample: dict[str, Any], max_pixels: int | None = None) -> np.ndarray:
+    """The uint8 grayscale image of a raw sample; :class:`SkipSample` (``missing_image``,
+    ``corrupt_image``, ``too_large``: over ``max_pixels``, checked before decoding) when
+    there is none or it cannot be decoded."""
+    _, img_bytes = _find(sample, IMAGE_EXTS)
+    if img_bytes is None:
+        raise SkipSample("missing_image", str(sample.get("__key__")))
+    try:
+        return decode_image(img_bytes, max_pixels)
+    except ImageTooLarge as exn:
+        raise SkipSample("too_large", str(exn)) from None
+    except Exception as exn:  # PIL raises many types for broken files
+        raise SkipSample("corrupt_image", f"{type(exn).__name__}: {exn}") from None
+
+
+def decode_sample(sample: dict[str, Any], max_pixels: int | None = None) -> tuple[np.ndarray, str]:
+    """Raw WebDataset sample -> (uint8 grayscale image, cleaned transcript).
+
+    Raises :class:`SkipSample` with the reason for bad samples; never anything else.
+    A sample with neither image nor transcript is ``missing_image``.
+    """
+    if _find(sample, IMAGE_EXTS)[1] is None:
+        raise SkipSample("missing_image", str(sample.get("__key__")))
+    text = decode_text(sample)
+    return decode_line_image(sample, max_pixels), text
+
+
+def sanitize_key(rel: str) -> str:
+    """WebDataset-safe key from a relative path stem: ``/`` kept, dots/blanks -> ``_``."""
+    parts = [p for p in re.split(r"[\\/]+", rel) if p not in ("", ".", "..")]
+    parts = [re.sub(r"[.\s\x00-\x1f]", "_", p) for p in parts]
+    return "/".join(parts) or "_"
+
+
+class ShardSink:
+    """Writes samples into ``{out_dir}/{prefix}-{NNNNNN}.tar`` shards of ``shard_size`` samples.
+
+    Each shard is written to a temporary file and renamed when complete, so readers
+    never see partial shards. Member mtimes are fixed, so identical input gives
+    byte-identical shards. Use as a context manager; ``paths`` lists finished shards.
+    """
+
+    def __init__(
+        self, out_dir: str | os.PathLike, prefix: str = "train", shard_size: int = 1000
+    ) -> None:
+        if shard_size < 1:
+            raise ValueError("shard_size must be >= 1")
+        self.out_dir = Path(out_dir)
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        self.prefix = prefix
+        self.shard_size = int(shard_size)
+        self.paths: list[str] = []
+        self.count = 0
+        self._writer: wds.TarWriter | None = None
+        self._tmp: Path | None = None
+        self._final: Path | None = None
+        self._in_shard = 0
+
+    def _open(self) -> None:
+        idx = len(self.paths)
+        self._final = self.out_dir / f"{self.prefix}-{idx:06d}.tar"
+        self._tmp = self._final.with_name(f".{self._final.name}.{os.getpid()}.tmp")
+        self._writer = wds.TarWriter(
+            str(self._tmp), encoder=False, mtime=0.0, user="menu", group="menu"
+        )
+        self._in_shard = 0
+
+    def _close(self) -> None:
+        if self._writer is None:
+            return
+        self._writer.close()
+        assert self._tmp is not None and self._final is not None
+        os.replace(self._tmp, self._final)
+        self.paths.append(str(self._final))
+        self._writer = None
+
+    def write(
+        self,
+        key: str,
+        png: bytes,
+        text: str | bytes,
+        image_ext: str = "png",
+        meta: dict[str, Any] | None = None,
+    ) -> None:
+        """Add one sample (image bytes + transcript, and ``meta`` as ``KEY.json``)."""
+        if self._writer is None:
+            self._open()
+        assert self._writer is not None
+        txt = text.encode("utf-8") if isinstance(text, str) else bytes(text)
+        sample = {"__key__": key, image_ext: png, "txt": txt}
+        if meta:
+            sample["json"] = json.dumps(meta, sort_keys=True, ensure_ascii=False).encode()
+        self._writer.write(sample)
+        self._in_shard += 1
+        self.count += 1
+        if self._in_shard >= self.shard_size:
+            self._close()
+
+    def close(self) -> list[str]:
+        """Finish the last shard; returns all shard paths."""
+        self._close()
+        return self.paths
+
+    def abort(self) -> None:
+        """Drop the unfinished shard (on error)."""
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+            if self._tmp is not None and self._tmp.exists():
+                self._tmp.unlink()
+
+    def __enter__(self) -> ShardSink:
+        return self
+
+    def __exit__(self, exc_type: Any, *_: Any) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+    def pattern(self) -> str:
+        """Brace pattern covering the written shards (e.g. ``/x/train-{000000..000003}.tar``)."""
+        return brace_pattern(self.paths)
+
+
+def brace_pattern(paths: Sequence[str]) -> str:
+    """Compact brace pattern for consecutive ``PREFIX-NNNNNN.tar`` paths (else ``{a,b,...}``)."""
+    if not paths:
+        raise ValueError("no shard paths")
+    if len(paths) == 1:
+        return paths[0]
+    m = re.match(r"^(.*-)(\d{6})\.tar$", paths[0])
+    if m:
+        head, first = m.group(1), int(m.group(2))
+        expect = [f"{head}{i:06d}.tar" for i in range(first, first + len(paths))]
+        if list(paths) == expect:
+            return f"{head}{{{first:06d}..{first + len(paths) - 1:06d}}}.tar"
+    return "{" + ",".join(paths) + "}"
+
+
+# --------------------------------------------------------------------------- converters
+
+_GT_SUFFIX = ".gt.txt"
+_IMG_SUFFIXES = (
+    ".bin.png",
+    ".nrm.png",
+    ".png",
+    ".jpg",
+    ".jpeg",
+    ".tif",
+    ".tiff",
+    ".bmp",
+    ".webp",
+    ".pgm",
+)
+_IMG_PREFERENCE = {
+    s: i
+    for i, s in enumerate(
+        (".bin.png", ".png", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp", ".webp", ".pgm", ".nrm.png")
+    )
+}
+
+
+def _split_image_name(name: str) -> tuple[str, str] | None:
+    low = name.lower()
+    for suf in _IMG_SUFFIXES:
+        if low.endswith(suf):
+            return name[: -len(suf)], suf
+    return None
+
+
+def find_pairs(
+    root: str | os.PathLike,
+) -> tuple[list[tuple[str, Path, Path]], dict[str, list[str]]]:
+    """Find ``NAME.png`` + ``NAME.gt.txt`` pairs below ``root`` (nested folders allowed).
+
+    Image suffixes ``.bin.png``, ``.nrm.png``, ``.png``, ``.jpg``, ``.tif``... are accepted
+    (OCRopus/kraken/tesseract conventions); when several images share a stem the
+    preferred one is used (``.bin.png`` > ``.png`` > others > ``.nrm.png``).
+    Returns ``([(stem relative to root, image path, gt path)], problems)`` where
+    problems maps ``missing_text`` / ``missing_image`` / ``extra_image`` to paths.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise NotADirectoryError(f"not a folder: {root}")
+    images: dict[str, list[tuple[str, Path]]] = {}
+    gts: dict[str, Path] = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames.sort()
+        rel_dir = os.path.relpath(dirpath, root)
+        for name in sorted(filenames):
+            path = Path(dirpath) / name
+            if name.lower().endswith(_GT_SUFFIX):
+                stem = name[: -len(_GT_SUFFIX)]
+                gts[os.path.normpath(os.path.join(rel_dir, stem))] = path
+                continue
+            split = _split_image_name(name)
+            if split is not None:
+                stem = os.path.normpath(os.path.join(rel_dir, split[0]))
+                images.setdefault(stem, []).append((split[1].lower(), path))
+    problems: dict[str, list[str]] = {"missing_text": [], "missing_image": [], "extra_image": []}
+    pairs = []
+    for stem in sorted(set(images) | set(gts)):
+        cands = sorted(images.get(stem, []), key=lambda sp: _IMG_PREFERENCE.get(sp[0], 99))
+        if stem not in gts:
+            problems["missing_text"].extend(str(p) for _, p in cands)
+            continue
+        if not cands:
+            problems["missing_image"].append(str(gts[stem]))
+            continue
+        problems["extra_image"].extend(str(p) for _, p in cands[1:])
+        pairs.append((stem.replace(os.sep, "/"), cands[0][1], gts[stem]))
+    return pairs, problems
+
+
+@dataclass
+class ConvertReport:
+    """Outcome of a conversion: shards per split, counts, skipped items by reason."""
+
+    shards: dict[str, list[str]] = field(default_factory=dict)
+    written: dict[str, int] = field(default_factory=dict)
+    skipped: dict[str, list[str]] = field(default_factory=dict)
+    notes: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def total_written(self) -> int:
+        """Samples written over all splits."""
+        return sum(self.written.values())
+
+    def skip_counts(self) -> dict[str, int]:
+        """Number of skipped items per reason."""
+        return {k: len(v) for k, v in self.skipped.items() if v}
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe dict."""
+        return {
+            "shards": self.shards,
+            "patterns": {k: brace_pattern(v) for k, v in self.shards.items() if v},
+            "written": self.written,
+            "skipped_counts": self.skip_counts(),
+            "skipped": {k: v for k, v in self.skipped.items() if v},
+            "notes": {k: v for k, v in self.notes.items() if v},
+        }
+
+    def summary(self) -> str:
+        """Human-readable multi-line summary."""
+        lines = [f"wrote {self.total_written} samples"]
+        for split, paths in self.shards.items():
+            if paths:
+                n = self.written.get(split, 0)
+                lines.append(
+                    f"  {split}: {n} samples in {len(paths)} shard(s): {brace_pattern(paths)}"
+                )
+        counts = self.skip_counts()
+        if counts:
+            lines.append("skipped: " + ", ".join(f"{k}={v}" for k, v in sorted(counts.items())))
+            for reason, items in sorted(self.skipped.items()):
+                for item in items[:5]:
+                    lines.append(f"  {reason}: {item}")
+                if len(items) > 5:
+                    lines.append(f"  {reason}: ... {len(items) - 5} more (see report)")
+        else:
+            lines.append("skipped: none")
+        for note, items in self.notes.items():
+            if items:
+                lines.append(f"note: {note}: {len(items)}")
+        return "\n".join(lines)
+
+
+def parse_split(spec: str | dict[str, float] | None) -> dict[str, float] | None:
+    """``"train=0.9,val=0.05,test=0.05"`` -> dict of fractions (normalized to sum 1)."""
+    if spec is None or spec == "":
+        return None
+    if isinstance(spec, str):
+        out = {}
+        for part in spec.split(","):
+            name, _, frac = part.partition("=")
+            if not name.strip() or not frac:
+                raise ValueError(f"bad split {spec!r}: use NAME=FRACTION,NAME=FRACTION")
+            out[name.strip()] = float(frac)
+    else:
+        out = {str(k): float(v) for k, v in spec.items()}
+    total = sum(out.values())
+    if total <= 0 or any(v < 0 for v in out.values()):
+        raise ValueError(f"bad split fractions {out}")
+    return {k: v / total for k, v in out.items()}
+
+
+def _read_pair(img_path: Path, gt_path: Path) -> tuple[bytes, str, str] | tuple[None, str, str]:
+    """-> (png bytes, image ext, text) or (None, reason, detail)."""
+    try:
+        raw = gt_path.read_bytes()
+        data = img_path.read_bytes()
+    except OSError as exn:
+        return None, "unreadable_file", f"{exn.filename}: {exn.strerror}"
+    try:
+        text = clean_text(raw)
+    except UnicodeDecodeError as exn:
+        return None, "bad_utf8", f"{gt_path}: {exn}"
+    if not text.strip():
+        return None, "empty_text", str(gt_path)
+    if "\n" in text or "\r" in text:
+        return None, "multiline_text", str(gt_path)
+    try:
+        with open_image(io.BytesIO(data)) as im:
+            im.load()
+            if im.format == "PNG" and im.mode in ("L", "1"):
+                return data, "png", text  # stored byte for byte
+            gray = pil_to_gray(im)
+    except ImageTooLarge as exn:
+        return None, "too_large", f"{img_path}: {exn}"
+    except Exception as exn:  # PIL raises many types for broken files
+        msg = re.sub(r"\s*<[^>]*object at 0x[0-9a-f]+>", "", str(exn))
+        return None, "corrupt_image", f"{img_path}: {type(exn).__name__}: {msg}"
+    return encode_png(gray, level=6), "png", text
+
+
+def convert_folder(
+    src: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    *,
+    prefix: str = "train",
+    shard_size: int = 1000,
+    split: str | dict[str, float] | None = None,
+    shuffle: bool = True,
+    seed: int = 0,
+    report: str | os.PathLike | None = "auto",
+    progress: bool = False,
+) -> ConvertReport:
+    """Convert a folder of ``NAME.png`` + ``NAME.gt.txt`` pairs into WebDataset shards.
+
+    Unreadable images, missing/empty/non-UTF-8 transcripts are skipped, counted and
+    listed in the report; the conversion still succeeds. Keys are the relative stems
+    (dots -> ``_``). Grayscale/binary PNGs are stored byte-for-byte; other images are
+    converted to grayscale PNG. Transcripts are stored as read (trailing newline removed,
+    no NFC, no folding). ``split`` (``"train=0.9,val=0.1"``) writes one shard set per
+    split name, assigned by a seeded shuffle; otherwise everything goes to ``prefix``.
+    ``shuffle`` (seeded) randomizes the order inside the shards. The JSON report is
+    written to ``out_dir/convert-report.json`` when ``report == "auto"``.
+    """
+    pairs, problems = find_pairs(src)
+    rep = ConvertReport()
+    rep.skipped["missing_text"] = list(problems["missing_text"])
+    rep.skipped["missing_image"] = list(problems["missing_image"])
+    rep.notes["extra_image_ignored"] = list(problems["extra_image"])
+    order = list(range(len(pairs)))
+    rng = random.Random(seed)
+    if shuffle:
+        rng.shuffle(order)
+    fractions = parse_split(split)
+    if fractions is None:
+        assign = {prefix: order}
+    else:
+        assign, start = {}, 0
+        names = list(fractions)
+        for i, name in enumerate(names):
+            stop = (
+                len(order) if i == len(names) - 1 else start + round(fractions[name] * len(order))
+            )
+            assign[name] = order[start:stop]
+            start = stop
+    used: set[str] = set()
+    renamed: list[str] = []
+    for name, idxs in assign.items():
+        with ShardSink(out_dir, prefix=name, shard_size=shard_size) as sink:
+            for i in tqdm(idxs, desc=f"convert {name}", disable=not progress, unit="line"):
+                stem, img_path, gt_path = pairs[i]
+                data, ext_or_reason, text_or_detail = _read_pair(img_path, gt_path)
+                if data is None:
+                    rep.skipped.setdefault(ext_or_reason, []).append(text_or_detail)
+                    continue
+                key = sanitize_key(stem)
+                if key in used:
+                    k = 1
+                    while f"{key}_{k}" in used:
+                        k += 1
+                    key = f"{key}_{k}"
+                if key != stem:
+                    renamed.append(f"{stem} -> {key}")
+                used.add(key)
+                sink.write(key, data, text_or_detail, image_ext=ext_or_reason)
+        # after the with-block: the last shard is closed and renamed into place
+        rep.shards[name] = list(sink.paths)
+        rep.written[name] = sink.count
+    rep.notes["renamed_keys"] = renamed
+    if report == "auto":
+        report = Path(out_dir) / "convert-report.json"
+    if report is not None:
+        Path(report).parent.mkdir(parents=True, exist_ok=True)
+        Path(report).write_text(
+            json.dumps(rep.to_dict(), indent=1, ensure_ascii=False), encoding="utf-8"
+        )
+    return rep
+
+
+def export_shards(
+    urls: str | Sequence[str],
+    out_dir: str | os.PathLike,
+    *,
+    limit: int | None = None,
+    progress: bool = False,
+) -> dict[str, Any]:
+    """Write shard samples back to a folder as ``KEY.png`` + ``KEY.gt.txt`` (for inspection).
+
+    Image bytes are written unchanged; the transcript is written as stored plus a final
+    newline. Keys with ``/`` become sub-folders (never outside ``out_dir``). Samples
+    missing a member are counted by reason. Returns ``{"written": n, "skipped": {...}}``.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    skipped: Counter[str] = Counter()
+
+    def handler(exn: Exception) -> bool:
+        skipped["shard_error"] += 1
+        warnings.warn(f"shard error: {exn}", stacklevel=2)
+        return True
+
+    written = 0
+    for sample in tqdm(iter_members(urls, handler=handler), disable=not progress, unit="line"):
+        ext, img = _find(sample, IMAGE_EXTS)
+        _, txt = _find(sample, TEXT_EXTS)
+        if img is None:
+            skipped["missing_image"] += 1
+            continue
+        if txt is None:
+            skipped["missing_text"] += 1
+            continue
+        key = sanitize_key(sample["__key__"])
+        base = out / key
+        base.parent.mkdir(parents=True, exist_ok=True)
+        base.with_name(f"{base.name}.{ext}").write_bytes(img)
+        body = bytes(txt)
+        base.with_name(base.name + _GT_SUFFIX).write_bytes(
+            body if body.endswith(b"\n") else body + b"\n"
+        )
+        written += 1
+        if limit is not None and written >= limit:
+            break
+    return {"written": written, "skipped": dict(skipped)}

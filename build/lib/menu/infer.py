@@ -1,0 +1,193 @@
+"""Using a trained checkpoint: load it safely, evaluate on shards, predict images, export."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+from menu.data.codec import UnknownCharReport
+from menu.data.image import open_image, pil_to_gray
+from menu.data.loader import collate, make_loader
+from menu.data.shards import fonts_of
+from menu.lit import LitRecognizer
+from menu.metrics import ErrorRates, group_table, label_records
+from menu.registry import UnsafeConfig, check_options, instantiate_option
+
+
+class CheckpointError(ValueError):
+    """A file that is not a loadable menu checkpoint; the message says why in one line."""
+
+
+def load_checkpoint(path: str | Path, device: str = "cpu") -> LitRecognizer:
+    """Rebuild the recognizer from a checkpoint alone (config, codec and weights inside).
+
+    Safe for a file from a stranger: it is read with ``weights_only=True`` (tensors and
+    plain data only, no pickled object is ever executed), and its configuration may only
+    choose among menu's options (``menu.registry``: every ``_target_`` must be one that a
+    ``conf/<group>/*.yaml`` names, with plain arguments its class takes), so nothing in the
+    file can make menu call other code. Raises :class:`CheckpointError` otherwise.
+    """
+    import pickle
+
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint file")
+    try:
+        ckpt = torch.load(path, map_location=device, weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise CheckpointError(
+            f"{path}: not loadable as tensors and plain data, refused without running "
+            f"anything ({first[:200]})"
+        ) from None
+    if not isinstance(ckpt, dict) or "hyper_parameters" not in ckpt or "state_dict" not in ckpt:
+        raise CheckpointError(f"{path} is not a menu checkpoint (no hyper_parameters/state_dict)")
+    hp = ckpt["hyper_parameters"]
+    if not isinstance(hp.get("cfg"), dict) or not isinstance(hp.get("codec"), dict):
+        raise CheckpointError(f"{path} is not a menu checkpoint (no config/codec)")
+    try:
+        check_options(hp["cfg"])
+    except UnsafeConfig as e:
+        raise CheckpointError(f"{path}: refused: {e}") from None
+    lit = LitRecognizer(hp["cfg"], hp["codec"], steps_per_epoch=hp.get("steps_per_epoch"))
+    try:
+        lit.load_state_dict(ckpt["state_dict"])
+    except RuntimeError as e:
+        raise CheckpointError(f"{path}: its weights do not fit its own config ({e})") from None
+    return lit.to(device).eval()
+
+
+def evaluate(
+    lit: LitRecognizer,
+    urls: str | Sequence[str],
+    *,
+    batch_size: int = 64,
+    workers: int = 0,
+    confusions: int = 10,
+    lines: bool = False,
+) -> dict[str, Any]:
+    """CER/WER (corpus rates), speed, a length breakdown, top confusions, unknown chars and,
+    when the shards carry each line's font (``KEY.json``, as generated lines do), CER by
+    font; with ``lines`` also every line's key, reference, hypothesis and edit counts. Lines are
+    batched in order of width within pools of 8 batches (less padding; the rates do not
+    depend on the order).
+
+    Every labelled line is scored: ``n`` counts them all. Small images are padded; a line
+    whose image is missing, unreadable, cannot be normalized or is too wide is scored as an
+    empty hypothesis (all its characters are errors) and listed in ``failed_lines`` with
+    its reason. Only samples without a usable transcript are ``skipped``."""
+    norm = instantiate_option("norm", lit.cfg.norm)
+    data = lit.cfg.data
+    loader = make_loader(
+        urls,
+        norm,
+        batch_size=batch_size,
+        shuffle=0,
+        workers=workers,
+        max_width=int(data.get("max_width", 3000)),
+        max_pixels=data.get("max_pixels"),
+        bucket=True,
+        score_all=True,
+    )
+    rates = ErrorRates(keep_lines=True)
+    unknown = UnknownCharReport(lit.codec)
+    skipped: Counter = Counter()
+    seconds = 0.0
+    failed: list[dict] = []
+    for batch in loader:
+        skipped.update(batch.get("skipped") or {})
+        for line in batch.get("failed") or ():
+            ref = lit.codec.normalize(line["text"])
+            unknown.add(ref, line["key"])
+            rates.add(ref, "", line["key"], reason=line["reason"])
+            failed.append({"key": line["key"], "reason": line["reason"], "url": line["url"]})
+        if not batch["keys"]:
+            continue
+        t0 = time.perf_counter()
+        hyps = lit.recognize(batch["images"].to(lit.device), batch["widths"].to(lit.device))
+        seconds += time.perf_counter() - t0
+        for key, ref, hyp in zip(batch["keys"], batch["texts"], hyps, strict=True):
+            ref = lit.codec.normalize(ref)
+            unknown.add(ref, key)
+            rates.add(ref, hyp, key)
+    if rates.n == 0:  # a score of nothing is no score: never report CER 0.0 for it
+        raise ValueError(
+            f"nothing to score: no labelled line in {urls} (skipped: {dict(skipped) or 'none'})"
+        )
+    fonts = fonts_of(urls)
+    records = label_records(rates.line_records(), fonts, "font")
+    return {
+        "n": rates.n,
+        "cer": rates.cer,
+        "wer": rates.wer,
+        "char_errors": rates.char_errors,
+        "ref_chars": rates.ref_chars,
+        "lines_per_s": (rates.n - len(failed)) / max(seconds, 1e-9),
+        "failed": dict(rates.failed),
+        "failed_lines": failed,
+        "by_length": rates.length_table(),
+        "by_font": group_table(records, fonts),
+        "confusions": rates.top_confusions(confusions),
+        "unknown_char_lines": unknown.lines_affected,
+        "unknown": unknown.to_dict(),
+        "skipped": dict(skipped),
+    } | ({"lines": records} if lines else {})
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """PNG/JPEG/TIFF/... as a 2-D uint8 grayscale array."""
+    with open_image(path) as im:  # ImageTooLarge before decoding a decompression bomb
+        im.load()
+        return pil_to_gray(im)
+
+
+def _pixels(item: Any) -> np.ndarray:
+    """A line image from a path, a PIL image or an array (any polarity, 2-D or colour)."""
+    if isinstance(item, str | os.PathLike):
+        return read_image(item)
+    if isinstance(item, Image.Image):
+        return pil_to_gray(item)
+    return np.asarray(item)
+
+
+def predict(
+    lit: LitRecognizer,
+    images: Sequence[str | os.PathLike | np.ndarray | Image.Image],
+    *,
+    batch_size: int = 64,
+    pool: int = 8,
+) -> Iterator[tuple[str, str | None, str | None]]:
+    """(key, text, error) for each image in input order, the key being the path (or ``#i``
+    for the i-th image given as an array or PIL image); an unreadable image gives text None
+    and the error, and the others go on. Images are read ``pool`` batches at a time and
+    batched in order of width (less padding)."""
+    norm = instantiate_option("norm", lit.cfg.norm)
+    step = batch_size * max(1, pool)
+    for start in range(0, len(images), step):
+        items = list(images[start : start + step])
+        chunk = [
+            str(x) if isinstance(x, str | os.PathLike) else f"#{start + i}"
+            for i, x in enumerate(items)
+        ]
+        samples, errors = [], {}
+        for key, item in zip(chunk, items, strict=True):
+            try:
+                samples.append({"image": norm(_pixels(item)), "text": "", "key": key, "url": ""})
+            except (OSError, ValueError) as e:
+                errors[key] = f"{type(e).__name__}: {e}"
+        samples.sort(key=lambda s: s["image"].shape[1])
+        hyps = {}
+        for i in range(0, len(samples), batch_size):
+            batch = collate(samples[i : i + batch_size])
+            texts = lit.recognize(batch["images"].to(lit.device), batch["widths"].to(lit.device))
+            hyps.update(zip(batch["keys"], texts, strict=True))
+        for p in chunk:
+            yield p, hyps.get(p), errors.get(p)

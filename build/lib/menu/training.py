@@ -1,0 +1,361 @@
+"""Train, validate, test and record one configuration (the library behind `menu-train`)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from omegaconf import DictConfig, OmegaConf
+from pytorch_lightning.callbacks import (
+    EarlyStopping,
+    LearningRateMonitor,
+    ModelCheckpoint,
+    TQDMProgressBar,
+)
+from pytorch_lightning.loggers import TensorBoardLogger
+from pytorch_lightning.utilities.exceptions import SIGTERMException
+
+from menu.assemble import init_weights, setup
+from menu.budget import Budget, stop_reason
+from menu.config import OWNED_TRAINER_KEYS, check
+from menu.data.shards import fonts_of
+from menu.metrics import group_table, label_records
+from menu.record import (
+    RESULT,
+    FolderBusy,
+    RunLock,
+    file_sha256,
+    git_sha,
+    identity,
+    identity_sha256,
+    machine,
+    read_result,
+    shards_sha256,
+    versions,
+    write_csv,
+    write_json,
+)
+from menu.registry import infer_choices
+from menu.resume import (
+    GracefulStop,
+    Interrupted,
+    PeriodicCheckpoint,
+    ResumableCSVLogger,
+    graceful_fit,
+    resume_point,
+    stop_on_signals,
+)
+
+log = logging.getLogger(__name__)
+
+
+def set_threads(threads: int | None) -> None:
+    """Intra-op threads: the configured number, else all cores."""
+    n = int(threads) if threads else (os.cpu_count() or 1)
+    torch.set_num_threads(max(1, n))
+
+
+def job_threads(threads: int | None, n_jobs: int | None) -> int | None:
+    """Torch threads of one job: ``threads`` if set, else the cores shared among ``n_jobs``
+    parallel jobs (joblib's ``-1`` = as many jobs as cores, ``-2`` one fewer, ...); None
+    (all cores) for a job that runs alone."""
+    if threads is not None:
+        return int(threads)
+    n = int(n_jobs or 1)
+    if n < 0:
+        n = max(1, (os.cpu_count() or 1) + 1 + n)
+    return max(1, (os.cpu_count() or 1) // n) if n > 1 else None
+
+
+def process_rank() -> int:
+    """Global rank of this process in a distributed run (0 when not distributed)."""
+    for var in ("RANK", "SLURM_PROCID", "LOCAL_RANK"):
+        if var in os.environ:
+            return int(os.environ[var])
+    return 0
+
+
+class ProgressBar(TQDMProgressBar):
+    """Lightning's progress bar without the logger version (our runs are named by folder)."""
+
+    def get_metrics(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> dict:
+        items = super().get_metrics(trainer, pl_module)
+        items.pop("v_num", None)
+        return items
+
+
+def budget_callback(budget: DictConfig) -> Budget:
+    """The :class:`~menu.budget.Budget` callback of the ``budget`` config."""
+    return Budget(
+        max_steps=budget.get("max_steps"),
+        max_seconds=budget.get("max_seconds"),
+        max_cpu_seconds=budget.get("max_cpu_seconds"),
+        max_batches=budget.get("max_batches"),
+    )
+
+
+def make_trainer(
+    cfg: DictConfig, run_dir: Path, budget: Budget, resume_step: int | None = None
+) -> pl.Trainer:
+    """The Lightning Trainer of a run: budget, checkpoints, early stopping, loggers (a run
+    resumed at ``resume_step`` keeps the metrics logged up to it)."""
+    callbacks: list[pl.Callback] = [
+        budget,
+        ModelCheckpoint(
+            dirpath=run_dir / "checkpoints",
+            filename="best",
+            monitor="val_cer",
+            mode="min",
+            save_top_k=1,
+            save_last=True,
+        ),
+        PeriodicCheckpoint(run_dir / "checkpoints" / "last.ckpt", int(cfg.checkpoint.every_steps)),
+        GracefulStop(run_dir / "checkpoints" / "last.ckpt"),
+        LearningRateMonitor(logging_interval="step"),
+    ]
+    if cfg.trainer.get("enable_progress_bar", True):
+        callbacks.append(ProgressBar())
+    if cfg.early_stopping.get("patience") is not None:
+        callbacks.append(
+            EarlyStopping(
+                monitor="val_cer",
+                mode="min",
+                patience=int(cfg.early_stopping.patience),
+                check_on_train_epoch_end=False,  # only after validations (budgets may end first)
+            )
+        )
+    trainer_cfg = {
+        k: v
+        for k, v in OmegaConf.to_container(cfg.trainer, resolve=True).items()
+        if k not in OWNED_TRAINER_KEYS  # placeholders (null); check() refused any other value
+    }
+    deterministic: bool | str = bool(cfg.deterministic)
+    if deterministic and trainer_cfg.get("accelerator") not in ("cpu", None):
+        deterministic = "warn"  # some CUDA kernels (CTC, LSTM) have no deterministic variant
+    val_every = cfg.budget.get("val_every_steps")
+    max_epochs = cfg.budget.get("max_epochs")
+    return pl.Trainer(
+        default_root_dir=run_dir,
+        max_epochs=int(max_epochs) if max_epochs is not None else -1,
+        max_steps=-1,  # the Budget callback stops at max_steps, then validates once more
+        val_check_interval=int(val_every) if val_every else None,
+        check_val_every_n_epoch=None if val_every else 1,
+        num_sanity_val_steps=0,
+        gradient_clip_val=cfg.optim.get("grad_clip"),
+        deterministic=deterministic,
+        callbacks=callbacks,
+        logger=[
+            ResumableCSVLogger(run_dir, name="", version="logs", resume_step=resume_step),
+            TensorBoardLogger(run_dir, name="tensorboard", version=""),
+        ],
+        **trainer_cfg,
+    )
+
+
+def fit(cfg: DictConfig, run_dir: Path, choices: dict[str, str]) -> dict[str, Any]:
+    """Train and test one configuration in ``run_dir``; return the result fields."""
+    pl.seed_everything(int(cfg.seed), workers=True, verbose=False)
+    set_threads(cfg.get("threads"))
+    last = run_dir / "checkpoints" / "last.ckpt"
+    resumed = last.exists()
+    step, epoch, done = resume_point(last) if resumed else (None, 0, 0)
+    budget = budget_callback(cfg.budget)
+    trainer = make_trainer(cfg, run_dir, budget, resume_step=step)
+    world = trainer.world_size
+    built = setup(cfg, choices, world)
+    data, codec, n_train, dl, lit = built.data, built.codec, built.n_train, built.loaders, built.lit
+    init_from, init, steps_per_epoch = cfg.get("init_from"), built.init, built.steps_per_epoch
+    if resumed:
+        dl["train"].resume(epoch, done)  # the interrupted epoch goes on where it stopped
+        log.info("resuming from %s (step %d; epoch %d after %d batches)", last, step, epoch, done)
+    elif init is not None:
+        init_weights(lit, init, init_from)
+        log.info("model weights from %s", init_from)
+    try:
+        with graceful_fit():
+            trainer.fit(lit, dl["train"], dl["val"], ckpt_path=str(last) if resumed else None,
+                        weights_only=True)  # fmt: skip
+    except SIGTERMException:  # Lightning stopped after a batch; GracefulStop saved last.ckpt
+        stop = next(c for c in trainer.callbacks if isinstance(c, GracefulStop))
+        raise Interrupted(stop.signum or signal.SIGTERM) from None
+    except SystemExit as e:  # Lightning's answer to a second Ctrl-C
+        if isinstance(e.__context__, KeyboardInterrupt):
+            raise Interrupted(signal.SIGINT) from None
+        raise
+    callback = trainer.checkpoint_callback
+    best = callback.best_model_path if callback is not None else ""
+    val = callback.best_model_score if callback is not None else None
+    if not trainer.is_global_zero:
+        return {}  # rank 0 tests and records
+    if best:
+        state = torch.load(best, map_location="cpu", weights_only=True)
+        lit.load_state_dict(state["state_dict"])
+    # One device, the same test protocol whatever the training strategy was.
+    tester = pl.Trainer(
+        accelerator=cfg.trainer.get("accelerator", "auto"),
+        devices=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=bool(cfg.trainer.get("enable_progress_bar", True)),
+    )
+    tester.test(lit, dl["test"], verbose=False)
+    test = lit.results["test"]
+    rates = lit.rates["test"]
+    fonts = fonts_of(data.test)
+    records = label_records(rates.line_records(), fonts, "font")
+    write_csv(run_dir / "test_lines.csv", records)  # per-line errors: bootstrap intervals
+    return {
+        # the best validation (exact; the checkpoint callback keeps it as float32)
+        "val_cer": min((c for _, c in lit.history["val"]), default=float(val) if val else None),
+        "test_cer": test["cer"],
+        "test_wer": test["wer"],
+        "test_lines": test["n"],
+        "test_failed": test["failed"],
+        "test_cer_by_font": {k: round(v["cer"], 5) for k, v in group_table(records, fonts).items()},
+        "test_unknown_char_lines": test["unknown"]["lines_affected"],
+        "test_unknown_chars": test["unknown"]["unknown_chars"],
+        "params": lit.model.num_params,
+        "downsampling": lit.model.downsampling,
+        "num_classes": codec.num_classes,
+        "train_lines": n_train,
+        "train_seconds": round(lit.train_seconds, 3),
+        "train_lines_per_s": world * lit.train_lines / max(lit.train_seconds, 1e-9),
+        "world_size": world,
+        "infer_lines_per_s": lit.infer_lines / max(lit.infer_seconds, 1e-9),
+        # what the run did: enough to replay it exactly (menu-reproduce)
+        "epochs": trainer.current_epoch,
+        "steps": trainer.global_step,
+        "batches": budget.batches,
+        "stopped_by": stop_reason(trainer, budget),
+        "budget_used": {"seconds": round(budget.seconds, 3), "cpu_seconds": budget.cpu_seconds},
+        "val_history": lit.history["val"],
+        "resumed_at": lit.history["resumed_at"],
+        "skipped_steps": dict(lit.skipped_steps),  # non-finite loss or gradient: not applied
+        "resumed": resumed,
+        "threads": torch.get_num_threads(),
+        "workers": int(data.workers),
+        "batch_size": int(data.batch_size),
+        "steps_per_epoch": steps_per_epoch,
+        "precision": str(trainer.precision),
+        "accelerator": type(trainer.accelerator).__name__,
+        "budget": OmegaConf.to_container(cfg.budget, resolve=True),
+        "best_checkpoint": best or str(last),
+        "skipped": {
+            "train": dict(lit.train_skipped_last_epoch or lit.skipped["train"]),
+            "val": dict(lit.skipped["val"]),
+            "test": dict(lit.skipped["test"]),
+        },
+        "data": {k: data.get(k) for k in ("train", "val", "test")},
+        "data_sha256": {k: shards_sha256(data.get(k)) for k in ("train", "val", "test")},
+        "init_from_sha256": file_sha256(init_from) if init_from else None,
+        "config": {k: v for k, v in lit.hparams["cfg"].items() if k != "choices"}
+        | {"threads": torch.get_num_threads()},
+    }
+
+
+def run(
+    cfg: DictConfig,
+    run_dir: str | Path,
+    *,
+    choices: dict[str, str] | None = None,
+    overrides: list[str] | None = None,
+    force: bool = False,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Run one configuration: skip it if ``run_dir`` already holds a finished result, resume
+    it from ``checkpoints/last.ckpt`` if it was interrupted, and always leave a
+    ``result.json`` (``status: failed`` with the error if it dies); ``extra`` fields go into
+    the record as they are (e.g. the budget calibration). A configuration that
+    cannot run as typed raises :class:`~menu.config.ConfigError` before anything is written."""
+    check(cfg)
+    run_dir = Path(run_dir).resolve()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if process_rank() > 0:  # a DDP worker process: rank 0 owns the record
+        return fit(cfg, run_dir, choices or infer_choices(cfg))
+    with RunLock(run_dir):
+        return _run_locked(cfg, run_dir, choices, overrides, force, extra)
+
+
+def _run_locked(
+    cfg: DictConfig,
+    run_dir: Path,
+    choices: dict[str, str] | None,
+    overrides: list[str] | None,
+    force: bool,
+    extra: dict[str, Any] | None,
+) -> dict[str, Any]:
+    sha = identity_sha256(cfg)
+    previous = finished(run_dir, cfg, force)
+    if previous is not None:
+        log.info("already finished: %s (test_cer %.4f)", run_dir, previous["test_cer"])
+        return previous
+    record: dict[str, Any] = {
+        "status": "running",
+        "run_dir": str(run_dir),
+        "choices": choices or infer_choices(cfg),
+        "overrides": list(overrides or []),
+        "seed": int(cfg.seed),
+        "config_sha256": sha,
+        "git_sha": git_sha(),
+        "versions": versions(),
+        "machine": machine(),
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "pid": os.getpid(),
+        **(extra or {}),
+    }
+    write_json(run_dir / RESULT, record)
+    t0, c0 = time.perf_counter(), cpu_seconds()
+    try:
+        with stop_on_signals():
+            record.update(fit(cfg, run_dir, record["choices"]))
+        record["status"] = "ok"
+    except Interrupted as e:  # SIGTERM/SIGINT: resumable; the exit code tells the scheduler
+        record["status"] = "interrupted"
+        record["error"] = str(e)
+        raise SystemExit(e.exit_code) from None
+    except BaseException as e:
+        record["status"] = "failed"
+        record["error"] = f"{type(e).__name__}: {e}"
+        record["traceback"] = traceback.format_exc(limit=20)
+        raise
+    finally:
+        record["wall_seconds"] = round(time.perf_counter() - t0, 3)
+        record["cpu_seconds"] = round(cpu_seconds() - c0, 3)
+        write_json(run_dir / RESULT, record)
+    return record
+
+
+def finished(run_dir: Path, cfg: DictConfig, force: bool = False) -> dict[str, Any] | None:
+    """The record of ``run_dir`` if it holds this configuration's finished run (None: train
+    it); :class:`FolderBusy` if it holds another configuration's run, unless ``force``."""
+    previous = read_result(run_dir)
+    if not previous or force:
+        return None
+    if previous.get("config_sha256") not in (None, identity_sha256(cfg)):
+        raise FolderBusy(
+            f"{run_dir} holds a run of another configuration (differs in "
+            f"{_differences(previous.get('config') or {}, cfg)}); give this run another "
+            "folder (hydra.run.dir=...), or force=true to replace it"
+        )
+    return previous if previous.get("status") == "ok" else None
+
+
+def _differences(recorded: dict[str, Any], cfg: DictConfig) -> str:
+    """The keys (outside ``data``, which a run records prepared) whose values differ."""
+    a, b = identity(recorded), identity(cfg)
+    keys = sorted(k for k in set(a) | set(b) if not k.startswith("data.") and a.get(k) != b.get(k))
+    return ", ".join(keys[:5]) + (", ..." if len(keys) > 5 else "") if keys else "its data"
+
+
+def cpu_seconds() -> float:
+    """User + system CPU seconds of this process and its finished children (synthetic data
+    generation, loader workers) so far."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
