@@ -96,13 +96,7 @@ class LitRecognizer(pl.LightningModule):
             return None
         buffers = [b.detach().clone() for b in self.model.buffers()]  # BN statistics
         scores = self.model(images, widths)  # B x C x L
-        log_probs = scores.float().log_softmax(1).permute(2, 0, 1)  # L x B x C for CTC
-        loss = self.ctc(
-            log_probs,
-            torch.tensor([i for t in targets for i in t], dtype=torch.long, device=scores.device),
-            frames.clamp(max=scores.shape[2]),
-            torch.tensor([len(t) for t in targets], device=scores.device),
-        )
+        loss = ctc_loss(self.ctc, scores, frames, targets)
         if not torch.isfinite(loss):  # skip the step: no backward, no update
             for saved, buffer in zip(buffers, self.model.buffers(), strict=True):
                 buffer.copy_(saved)  # the forward pass moved the BN statistics: undo it
@@ -279,6 +273,21 @@ class LitRecognizer(pl.LightningModule):
         self.history["resumed_at"].append(int(checkpoint.get("global_step", 0)))
         self._resume_rng = state.get("rng")
         self.skipped_steps = Counter(state.get("skipped_steps", {}))
+
+
+def ctc_loss(
+    ctc: nn.CTCLoss, scores: torch.Tensor, frames: torch.Tensor, targets: list[list[int]]
+) -> torch.Tensor:
+    """CTC loss of BDL ``scores`` (B x classes x frames) against the label ids ``targets``,
+    each line ``frames`` long (the loss of ``training_step`` and of the benchmark's bare loop)."""
+    device = scores.device
+    log_probs = scores.float().log_softmax(1).permute(2, 0, 1)  # L x B x C for CTC
+    return ctc(
+        log_probs,
+        torch.tensor([i for t in targets for i in t], dtype=torch.long, device=device),
+        frames.clamp(max=scores.shape[2]).to(device),
+        torch.tensor([len(t) for t in targets], device=device),
+    )
 
 
 def trainable_lines(

@@ -7,6 +7,7 @@ import os
 import signal
 import time
 import traceback
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -112,11 +113,16 @@ def budget_callback(budget: DictConfig) -> Budget:
 
 
 def make_trainer(
-    cfg: DictConfig, run_dir: Path, budget: Budget, resume_step: int | None = None
+    cfg: DictConfig,
+    run_dir: Path,
+    budget: Budget,
+    resume_step: int | None = None,
+    callbacks: Sequence[pl.Callback] = (),
 ) -> pl.Trainer:
     """The Lightning Trainer of a run: budget, checkpoints, early stopping, loggers (a run
-    resumed at ``resume_step`` keeps the metrics logged up to it)."""
-    callbacks: list[pl.Callback] = [
+    resumed at ``resume_step`` keeps the metrics logged up to it), and ``callbacks``."""
+    callbacks = [
+        *callbacks,
         budget,
         ModelCheckpoint(
             dirpath=run_dir / "checkpoints",
@@ -169,15 +175,21 @@ def make_trainer(
     )
 
 
-def fit(cfg: DictConfig, run_dir: Path, choices: dict[str, str]) -> dict[str, Any]:
-    """Train and test one configuration in ``run_dir``; return the result fields."""
+def fit(
+    cfg: DictConfig,
+    run_dir: Path,
+    choices: dict[str, str],
+    callbacks: Sequence[pl.Callback] = (),
+) -> dict[str, Any]:
+    """Train and test one configuration in ``run_dir``; return the result fields.
+    ``callbacks`` join the Trainer's own (e.g. the benchmark's step timer)."""
     pl.seed_everything(int(cfg.seed), workers=True, verbose=False)
     set_threads(cfg.get("threads"))
     last = run_dir / "checkpoints" / "last.ckpt"
     resumed = last.exists()
     step, epoch, done = resume_point(last) if resumed else (None, 0, 0)
     budget = budget_callback(cfg.budget)
-    trainer = make_trainer(cfg, run_dir, budget, resume_step=step)
+    trainer = make_trainer(cfg, run_dir, budget, resume_step=step, callbacks=callbacks)
     world = trainer.world_size
     built = setup(cfg, choices, world)
     data, codec, n_train, dl, lit = built.data, built.codec, built.n_train, built.loaders, built.lit
@@ -278,6 +290,7 @@ def run(
     overrides: list[str] | None = None,
     force: bool = False,
     extra: dict[str, Any] | None = None,
+    callbacks: Sequence[pl.Callback] = (),
 ) -> dict[str, Any]:
     """Run one configuration: skip it if ``run_dir`` already holds a finished result, resume
     it from ``checkpoints/last.ckpt`` if it was interrupted, and always leave a
@@ -288,9 +301,9 @@ def run(
     run_dir = Path(run_dir).resolve()
     run_dir.mkdir(parents=True, exist_ok=True)
     if process_rank() > 0:  # a DDP worker process: rank 0 owns the record
-        return fit(cfg, run_dir, choices or infer_choices(cfg))
+        return fit(cfg, run_dir, choices or infer_choices(cfg), callbacks)
     with RunLock(run_dir):
-        return _run_locked(cfg, run_dir, choices, overrides, force, extra)
+        return _run_locked(cfg, run_dir, choices, overrides, force, extra, callbacks)
 
 
 def _run_locked(
@@ -300,6 +313,7 @@ def _run_locked(
     overrides: list[str] | None,
     force: bool,
     extra: dict[str, Any] | None,
+    callbacks: Sequence[pl.Callback],
 ) -> dict[str, Any]:
     sha = identity_sha256(cfg)
     previous = finished(run_dir, cfg, force)
@@ -324,7 +338,7 @@ def _run_locked(
     t0, c0 = time.perf_counter(), cpu_seconds()
     try:
         with stop_on_signals():
-            record.update(fit(cfg, run_dir, record["choices"]))
+            record.update(fit(cfg, run_dir, record["choices"], callbacks))
         record["status"] = "ok"
     except Interrupted as e:  # SIGTERM/SIGINT: resumable; the exit code tells the scheduler
         record["status"] = "interrupted"

@@ -20,7 +20,9 @@ import json
 import sys
 from pathlib import Path
 
-from menu.bench import PRESETS, SECTIONS, benchmark, table
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # benchmarks/: the checkout
+
+from benchmarks import PRESETS, SECTIONS, benchmark, table
 from menu.record import write_json
 
 

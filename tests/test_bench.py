@@ -1,4 +1,4 @@
-"""The benchmark library (menu.bench) on a tiny model and tiny synthetic data."""
+"""The benchmark harness (benchmarks/) on a tiny model and tiny synthetic data."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from tiny import tiny_overrides, write_digits_corpus
 
-from menu import bench
+import benchmarks as bench
+from benchmarks.train import _rate
 
 
 def tiny_bench_overrides(root: Path) -> list[str]:
@@ -51,10 +52,10 @@ def test_stats_and_rate():
     s = bench.stats([3.0, 1.0, 2.0])
     assert (s["median"], s["min"], s["max"], s["runs"]) == (2.0, 1.0, 3.0, [3.0, 1.0, 2.0])
     assert bench.stats([])["median"] is None
-    r = bench._rate([0.0, 1.0, 3.0], [8, 16, 32], warmup=1)
+    r = _rate([0.0, 1.0, 3.0], [8, 16, 32], warmup=1)
     assert r == {"lines_per_s": 8.0, "seconds": 3.0, "lines": 24, "timed_steps": 2}
     with pytest.raises(ValueError):
-        bench._rate([0.0], [8], warmup=1)
+        _rate([0.0], [8], warmup=1)
     assert bench.train_lines_needed(16, 35, 500) == 1600
     assert bench.train_lines_needed(16, 100, 500) == 2200
 
@@ -210,7 +211,7 @@ def test_benchmark_all_sections(tiny, tmp_path):
 
 @pytest.mark.slow
 def test_cpu_budget_fairness(tiny, tmp_path):
-    from menu.fairness import cpu_budget_fairness
+    from benchmarks.fairness import cpu_budget_fairness
 
     out = cpu_budget_fairness(tmp_path / "data", seconds=2.0, threads=2, repeats=1)
     for policy in ("ACTIVE", "PASSIVE"):

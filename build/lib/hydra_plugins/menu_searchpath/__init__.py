@@ -1,1 +1,0 @@
-"""Hydra finds this plugin (``hydra_plugins`` namespace): MENU_CONFIG_PATH config folders."""

@@ -1,1 +1,0 @@
-"""Thin command-line entries: compose config, call library functions."""
