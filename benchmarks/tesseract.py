@@ -142,10 +142,10 @@ def line_records(keys: Sequence[str], refs: Sequence[str], hyps: Sequence[str]) 
 
 def paired_difference(menu_lines: list[dict], other_lines: list[dict]) -> dict[str, Any]:
     """CER(other) - CER(menu) on the same lines with its 95% paired-bootstrap interval and
-    two-sided p (``menu.table.paired_bootstrap``, 1000 resamples of the lines, seed 0)."""
+    two-sided p (``menu.tables.paired_bootstrap``, 1000 resamples of the lines, seed 0)."""
     import pandas as pd
 
-    from menu.table import paired_bootstrap
+    from menu.tables import paired_bootstrap
 
     a, b = (pd.DataFrame(x).set_index("key") for x in (menu_lines, other_lines))
     diff, low, high, p, n = paired_bootstrap(a, b)

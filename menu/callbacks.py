@@ -62,7 +62,7 @@ class AggregateOnEnd(Callback):
             return
         sweep_dir = Path(config.hydra.sweep.dir)
         try:
-            from menu.table import aggregate
+            from menu.tables import aggregate
 
             aggregate([sweep_dir])
         except Exception:

@@ -28,7 +28,7 @@ from menu.budget import TIME_LIMITS
 from menu.data.shards import expand_urls
 from menu.record import file_sha256, git_sha, machine, read_result, versions
 from menu.registry import BUILT, UnsafeConfig, check_options
-from menu.table import LINES
+from menu.tables import LINES
 
 log = logging.getLogger(__name__)
 

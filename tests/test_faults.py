@@ -20,7 +20,7 @@ from menu.data.shards import convert_folder
 from menu.data.viz import shard_stats
 from menu.infer import evaluate, load_checkpoint, predict
 from menu.record import read_result
-from menu.table import aggregate
+from menu.tables import aggregate
 from menu.training import run
 
 FIXTURES = Path(__file__).parent / "fixtures" / "runs"

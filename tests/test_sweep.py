@@ -13,7 +13,7 @@ import pytest
 from tiny import menu_train, tiny_overrides, write_digits_corpus
 
 from menu.record import read_result
-from menu.table import load_runs
+from menu.tables import load_runs
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +67,7 @@ def test_a_failing_combination_does_not_stop_the_sweep(tiny, tmp_path):
     failed = [r for r in records.values() if r["status"] == "failed"]
     assert len(failed) == 1 and "bidirectional" in failed[0]["error"]
     assert [r["status"] for r in records.values() if r is not failed[0]] == ["ok"]
-    from menu.table import aggregate
+    from menu.tables import aggregate
 
     result = aggregate([tmp_path / "fail"], quiet=True)
     assert "bidirectional" in result["report"]

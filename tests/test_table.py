@@ -1,4 +1,4 @@
-"""menu.table / menu-table on hand-made sweep records (tests/fixtures/runs, see _make.py there):
+"""menu.tables / menu-table on hand-made sweep records (tests/fixtures/runs, see _make.py there):
 a 2x2 grid (conv x reduce) x 2 seeds, a failed run, a running run, a finished run with missing
 keys and no test_lines.csv, and a corrupt result.json."""
 
@@ -14,7 +14,8 @@ import pandas as pd
 import pytest
 
 from menu.cli.table import main
-from menu.table import aggregate, bootstrap_ci, default_axes, load_runs, paired_bootstrap
+from menu.tables import aggregate, bootstrap_ci, load_runs, paired_bootstrap
+from menu.tables.stats import default_axes
 
 RUNS = Path(__file__).parent / "fixtures" / "runs"
 GRID = [(c, r) for c in ("vgg", "resnet") for r in ("sum", "max")]

@@ -3,7 +3,7 @@
 Prints the budget, a table of all runs, a pivot of test CER over two axes (mean ± std over
 seeds, best marked), one row per configuration with a bootstrap CI over test lines and a test
 against the best, and the failed/running/unreadable runs; writes them as CSV, Markdown and
-LaTeX with a CER heatmap and Pareto plots (PNG) to --out. Statistics: see menu/table.py.
+LaTeX with a CER heatmap and Pareto plots (PNG) to --out. Statistics: see menu/tables/__init__.py.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from menu.table import aggregate
+from menu.tables import aggregate
 
 
 def main(argv: list[str] | None = None) -> int:
