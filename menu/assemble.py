@@ -11,8 +11,9 @@ from typing import Any
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from menu.data.codec import Codec, scan_texts
+from menu.data.codec import Codec
 from menu.data.loader import make_loader
+from menu.data.shards import scan_texts
 from menu.data.synth import prepare
 from menu.lit import LitRecognizer
 from menu.registry import instantiate_option

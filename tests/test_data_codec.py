@@ -12,9 +12,8 @@ from menu.data.codec import (
     UnknownCharError,
     UnknownCharReport,
     clean_text,
-    codec_from_shards,
-    scan_texts,
 )
+from menu.data.shards import codec_from_shards, scan_texts
 
 
 def test_from_texts_keeps_spaces_and_scripts_nfc() -> None:

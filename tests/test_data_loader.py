@@ -13,10 +13,9 @@ import pytest
 import torch
 from conftest import png_bytes
 
-from menu.data.codec import scan_texts
 from menu.data.loader import make_loader, sum_skipped
 from menu.data.normalize import HeightNorm, NoNorm, WordNorm
-from menu.data.shards import expand_urls
+from menu.data.shards import expand_urls, scan_texts
 
 
 def _keys(loader) -> list[str]:

@@ -10,16 +10,14 @@ from __future__ import annotations
 
 import unicodedata
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 __all__ = [
     "Codec",
     "UnknownCharError",
     "UnknownCharReport",
-    "codec_from_shards",
     "describe_chars",
-    "scan_texts",
 ]
 
 
@@ -198,35 +196,6 @@ class UnknownCharReport:
             f"{self.lines_affected}/{self.lines_total} lines contain characters not in the codec "
             f"({sum(self.chars.values())} occurrences): {top}"
         )
-
-
-def scan_texts(urls: str | Sequence[str], limit: int | None = None) -> Iterator[str]:
-    """Yield the cleaned transcripts of shards, reading only the ``.txt`` members.
-
-    Samples with undecodable or empty text are skipped (the loader counts those).
-    """
-    from menu.data.shards import iter_members
-
-    n = 0
-    for sample in iter_members(urls, exts=("txt", "gt.txt")):
-        raw = sample.get("txt", sample.get("gt.txt"))
-        if raw is None:
-            continue
-        try:
-            text = clean_text(raw)
-        except UnicodeDecodeError:
-            continue
-        if not text.strip():
-            continue
-        yield text
-        n += 1
-        if limit is not None and n >= limit:
-            return
-
-
-def codec_from_shards(urls: str | Sequence[str], nfc: bool = True) -> Codec:
-    """Build the codec from all transcripts of the given (training) shards."""
-    return Codec.from_texts(scan_texts(urls), nfc=nfc)
 
 
 def clean_text(raw: bytes | str) -> str:

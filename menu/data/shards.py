@@ -28,7 +28,7 @@ import numpy as np
 import webdataset as wds
 from tqdm import tqdm
 
-from menu.data.codec import clean_text
+from menu.data.codec import Codec, clean_text
 from menu.data.image import (
     IMAGE_EXTS,
     ImageTooLarge,
@@ -44,6 +44,7 @@ __all__ = [
     "ConvertReport",
     "ShardSink",
     "SkipSample",
+    "codec_from_shards",
     "convert_folder",
     "decode_line_image",
     "decode_sample",
@@ -57,6 +58,7 @@ __all__ = [
     "read_meta",
     "read_shards",
     "sanitize_key",
+    "scan_texts",
 ]
 
 log = logging.getLogger(__name__)
@@ -185,6 +187,33 @@ def read_shards(
             if mod > 1 and (i - 1) % mod != rem:
                 continue
             yield sample
+
+
+def scan_texts(urls: str | Sequence[str], limit: int | None = None) -> Iterator[str]:
+    """Yield the cleaned transcripts of shards, reading only the ``.txt`` members.
+
+    Samples with undecodable or empty text are skipped (the loader counts those).
+    """
+    n = 0
+    for sample in iter_members(urls, exts=("txt", "gt.txt")):
+        raw = sample.get("txt", sample.get("gt.txt"))
+        if raw is None:
+            continue
+        try:
+            text = clean_text(raw)
+        except UnicodeDecodeError:
+            continue
+        if not text.strip():
+            continue
+        yield text
+        n += 1
+        if limit is not None and n >= limit:
+            return
+
+
+def codec_from_shards(urls: str | Sequence[str], nfc: bool = True) -> Codec:
+    """Build the codec from all transcripts of the given (training) shards."""
+    return Codec.from_texts(scan_texts(urls), nfc=nfc)
 
 
 def read_meta(urls: str | Sequence[str]) -> dict[str, dict[str, Any]]:
