@@ -201,7 +201,7 @@ def bench_overrides(
 
 def prepare_data(cfg: DictConfig) -> DictConfig:
     """Generate (once, cached) or find the config's synthetic shards."""
-    from menu.data.synth import prepare
+    from menu.data.prepare import prepare
 
     return prepare(cfg.data)
 

@@ -13,8 +13,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from menu.data.codec import Codec
 from menu.data.loader import make_loader
+from menu.data.prepare import prepare
 from menu.data.shards import scan_texts
-from menu.data.synth import prepare
 from menu.lit import LitRecognizer
 from menu.registry import instantiate_option
 

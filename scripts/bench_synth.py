@@ -16,8 +16,9 @@ import time
 
 import numpy as np
 
+from menu.data.fonts import resolve_fonts
 from menu.data.image import encode_png
-from menu.data.synth import generate, render_line, resolve_fonts
+from menu.data.synth import generate, render_line
 from menu.data.text import TextSource, load_corpus
 
 

@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from menu.data.synth import Degrade, generate, render_line, resolve_fonts
+from menu.data.fonts import resolve_fonts
+from menu.data.synth import Degrade, generate, render_line
 
 #: Degradation settings that render clean, upright, black-on-white lines.
 CLEAN = Degrade(

@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 import menu
-from menu.data.shards import export_shards
+from menu.data.convert import export_shards
 
 
 def test_load_recognize_evaluate(tiny, tmp_path):

@@ -8,9 +8,10 @@ from pathlib import Path
 import numpy as np
 from conftest import GT_TEXTS, png_bytes
 
+from menu.data.convert import convert_folder, export_shards, find_pairs
 from menu.data.loader import make_loader
 from menu.data.normalize import HeightNorm
-from menu.data.shards import convert_folder, export_shards, find_pairs, sanitize_key
+from menu.data.shards import sanitize_key
 
 
 def test_round_trip_folder_shards_loader_byte_exact(gt_folder, tmp_path: Path) -> None:

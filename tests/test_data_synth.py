@@ -10,8 +10,10 @@ import pytest
 from conftest import CLEAN
 from omegaconf import OmegaConf
 
+from menu.data.fonts import font_chars, resolve_fonts
+from menu.data.prepare import prepare
 from menu.data.shards import fonts_of, iter_members, read_meta, scan_texts
-from menu.data.synth import Degrade, font_chars, generate, prepare, render_line, resolve_fonts
+from menu.data.synth import Degrade, generate, render_line
 from menu.data.text import TextSource, builtin_corpus, load_corpus, split_corpus
 from menu.metrics import ErrorRates, group_table
 

@@ -15,8 +15,8 @@ import webdataset as wds
 from tiny import bad_test_shard
 
 from menu.config import compose
+from menu.data.convert import convert_folder
 from menu.data.image import ImageTooLarge, decode_image
-from menu.data.shards import convert_folder
 from menu.data.viz import shard_stats
 from menu.infer import evaluate, load_checkpoint, predict
 from menu.record import read_result
@@ -48,7 +48,7 @@ def test_a_decompression_bomb_is_refused_before_decoding(tiny, tmp_path):
     # predict: the bomb is reported, the good images are read
     (tmp_path / "bomb.png").write_bytes(bomb(20_000, 10_000))
     good = tmp_path / "good.png"
-    from menu.data.shards import export_shards
+    from menu.data.convert import export_shards
 
     export_shards(tiny["record"]["data"]["test"], tmp_path / "png")
     shutil.copy(next((tmp_path / "png").rglob("*.png")), good)

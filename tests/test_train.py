@@ -66,7 +66,7 @@ def test_eval_and_predict_from_the_checkpoint_alone(tiny):
     assert result["by_font"]["DejaVuSans"]["cer"] == pytest.approx(result["cer"])
     assert {line["font"] for line in result["lines"]} == {"DejaVuSans"}
     assert tiny["record"]["test_cer_by_font"] == {"DejaVuSans": round(result["cer"], 5)}
-    from menu.data.shards import export_shards
+    from menu.data.convert import export_shards
 
     folder = tiny["root"] / "images"
     export_shards(tiny["record"]["data"]["test"], folder)

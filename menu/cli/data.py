@@ -151,7 +151,7 @@ def _add_convert(sub: argparse._SubParsersAction) -> None:
 def _cmd_convert(args: argparse.Namespace) -> int:
     if args.reverse:
         return _export(args.src, args.out, None, not args.no_progress)
-    from menu.data.shards import convert_folder
+    from menu.data.convert import convert_folder
 
     rep = convert_folder(
         args.src,
@@ -185,7 +185,7 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
 
 
 def _export(urls: str | Sequence[str], out: str, limit: int | None, progress: bool) -> int:
-    from menu.data.shards import export_shards
+    from menu.data.convert import export_shards
 
     res = export_shards(urls, out, limit=limit, progress=progress)
     skipped = ", ".join(f"{k}={v}" for k, v in sorted(res["skipped"].items())) or "none"
@@ -224,7 +224,8 @@ def _cmd_show(args: argparse.Namespace) -> int:
     else:
         import numpy as np
 
-        from menu.data.synth import render_line, resolve_fonts
+        from menu.data.fonts import resolve_fonts
+        from menu.data.synth import render_line
         from menu.data.text import TextSource, load_corpus
 
         fonts, src = resolve_fonts(None), TextSource(load_corpus(None))
