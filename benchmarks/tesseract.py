@@ -18,7 +18,6 @@ from typing import Any
 import torch
 
 from benchmarks.common import nondeterministic
-from menu.data.shards import fonts_of
 from menu.metrics import group_table
 
 # --------------------------------------------------------------------------- tesseract
@@ -49,15 +48,22 @@ def tesseract_info(exe: str | None = None) -> dict[str, Any]:
 
 def write_test_pngs(
     urls: str | Sequence[str], out_dir: str | os.PathLike, lines: int | None = None
-) -> list[tuple[str, str | None, str]]:
-    """The raw line images of ``urls`` (file order) as PNG files: [(key, path, reference)]
+) -> list[tuple[str, str | None, str, str | None]]:
+    """The raw line images of ``urls`` (file order) as PNG files: [(key, path, reference,
+    font)]
     for every labelled line; path None when its image is missing or unreadable (both
     systems are then scored with an empty hypothesis). Samples without a usable transcript
     are left out, as in every menu evaluation."""
     import webdataset as wds
 
     from menu.data.image import encode_png
-    from menu.data.shards import SkipSample, decode_line_image, decode_text, expand_urls
+    from menu.data.shards import (
+        SkipSample,
+        decode_line_image,
+        decode_meta,
+        decode_text,
+        expand_urls,
+    )
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -73,7 +79,8 @@ def write_test_pngs(
                 path.write_bytes(encode_png(decode_line_image(sample)))
             except SkipSample:
                 path = None
-            items.append((sample["__key__"], str(path) if path else None, text))
+            font = decode_meta(sample).get("font")
+            items.append((sample["__key__"], str(path) if path else None, text, font))
             if lines is not None and len(items) >= lines:
                 return items
     return items
@@ -210,12 +217,14 @@ def tesseract_compare(
     }
     work_dir = Path(tempfile.mkdtemp(prefix="tess-", dir=work_dir))
     items = write_test_pngs(test, work_dir / "png", lines)
-    keys, all_paths, refs = (list(x) for x in zip(*items, strict=True)) if items else ([], [], [])
+    keys, all_paths, refs, font_of = (
+        (list(x) for x in zip(*items, strict=True)) if items else ([], [], [], [])
+    )
     paths = [p for p in all_paths if p is not None]
     out["lines"] = len(items)
     out["unreadable_lines"] = len(items) - len(paths)  # scored as empty for both systems
     out["test"] = test if isinstance(test, str) else list(test)
-    fonts = fonts_of(test)
+    fonts = {k: str(f) for k, f in zip(keys, font_of, strict=True) if f is not None}
     by_font: dict[str, dict[str, dict]] = {}
     menu_lines = None
     if checkpoint:

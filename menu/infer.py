@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import time
-from collections import Counter
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -13,12 +12,10 @@ import numpy as np
 import torch
 from PIL import Image
 
-from menu.data.codec import UnknownCharReport
 from menu.data.image import open_image, pil_to_gray
 from menu.data.loader import collate, make_loader
-from menu.data.shards import fonts_of
+from menu.evaluation import Evaluation
 from menu.lit import LitRecognizer
-from menu.metrics import ErrorRates, group_table, label_records
 from menu.registry import UnsafeConfig, check_options, instantiate_option
 
 
@@ -97,49 +94,23 @@ def evaluate(
         bucket=True,
         score_all=True,
     )
-    rates = ErrorRates(keep_lines=True)
-    unknown = UnknownCharReport(lit.codec)
-    skipped: Counter = Counter()
+    evaluation = Evaluation(lit.codec, keep_lines=True)
     seconds = 0.0
-    failed: list[dict] = []
     for batch in loader:
-        skipped.update(batch.get("skipped") or {})
-        for line in batch.get("failed") or ():
-            ref = lit.codec.normalize(line["text"])
-            unknown.add(ref, line["key"])
-            rates.add(ref, "", line["key"], reason=line["reason"])
-            failed.append({"key": line["key"], "reason": line["reason"], "url": line["url"]})
-        if not batch["keys"]:
-            continue
-        t0 = time.perf_counter()
-        hyps = lit.recognize(batch["images"].to(lit.device), batch["widths"].to(lit.device))
-        seconds += time.perf_counter() - t0
-        for key, ref, hyp in zip(batch["keys"], batch["texts"], hyps, strict=True):
-            ref = lit.codec.normalize(ref)
-            unknown.add(ref, key)
-            rates.add(ref, hyp, key)
-    if rates.n == 0:  # a score of nothing is no score: never report CER 0.0 for it
+        hyps: list[str] = []
+        if batch["keys"]:
+            t0 = time.perf_counter()
+            hyps = lit.recognize(batch["images"].to(lit.device), batch["widths"].to(lit.device))
+            seconds += time.perf_counter() - t0
+        evaluation.add(batch, hyps)
+    if evaluation.n == 0:  # a score of nothing is no score: never report CER 0.0 for it
         raise ValueError(
-            f"nothing to score: no labelled line in {urls} (skipped: {dict(skipped) or 'none'})"
+            f"nothing to score: no labelled line in {urls} "
+            f"(skipped: {dict(evaluation.skipped) or 'none'})"
         )
-    fonts = fonts_of(urls)
-    records = label_records(rates.line_records(), fonts, "font")
-    return {
-        "n": rates.n,
-        "cer": rates.cer,
-        "wer": rates.wer,
-        "char_errors": rates.char_errors,
-        "ref_chars": rates.ref_chars,
-        "lines_per_s": (rates.n - len(failed)) / max(seconds, 1e-9),
-        "failed": dict(rates.failed),
-        "failed_lines": failed,
-        "by_length": rates.length_table(),
-        "by_font": group_table(records, fonts),
-        "confusions": rates.top_confusions(confusions),
-        "unknown_char_lines": unknown.lines_affected,
-        "unknown": unknown.to_dict(),
-        "skipped": dict(skipped),
-    } | ({"lines": records} if lines else {})
+    result = evaluation.summary(confusions)
+    result["lines_per_s"] = evaluation.recognized / max(seconds, 1e-9)
+    return result | ({"lines": evaluation.records()} if lines else {})
 
 
 def read_image(path: str | Path) -> np.ndarray:

@@ -12,9 +12,9 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
-from menu.data.codec import Codec, UnknownCharReport
+from menu.data.codec import Codec
 from menu.decode import beam, greedy
-from menu.metrics import ErrorRates
+from menu.evaluation import Evaluation
 from menu.models import build_model, ctc_min_length
 from menu.registry import instantiate_option
 from menu.resume import rng_state, set_rng_state
@@ -42,7 +42,7 @@ class LitRecognizer(pl.LightningModule):
         self._t_last: float | None = None
         self.infer_lines = 0
         self.infer_seconds = 0.0
-        self.rates: dict[str, ErrorRates] = {}
+        self.evaluations: dict[str, Evaluation] = {}
         self.results: dict[str, Any] = {}
         # what the run did: [step, val_cer] per validation, the steps it was resumed at
         self.history: dict[str, list] = {"val": [], "resumed_at": []}
@@ -140,31 +140,22 @@ class LitRecognizer(pl.LightningModule):
     # --- evaluation ----------------------------------------------------------------------
 
     def _eval_start(self, split: str) -> None:
-        self.rates[split] = ErrorRates(keep_lines=split == "test")
-        self.skipped[split] = Counter()
-        self.unknown = UnknownCharReport(self.codec)
+        self.evaluations[split] = Evaluation(self.codec, keep_lines=split == "test")
 
     def _eval_step(self, split: str, batch: dict) -> None:
-        self._count_skipped(split, batch.get("skipped"))
-        rates = self.rates[split]
-        for line in batch.get("failed") or ():  # labelled, but no usable image: all errors
-            ref = self.codec.normalize(line["text"])
-            self.unknown.add(ref, line["key"])
-            rates.add(ref, "", line["key"], reason=line["reason"])
-        if not batch["keys"]:  # a batch that only carries skip counts
-            return
-        t0 = time.perf_counter()
-        hyps = self.recognize(batch["images"], batch["widths"])
-        if split == "test":
-            self.infer_seconds += time.perf_counter() - t0
-            self.infer_lines += len(hyps)
-        for key, ref, hyp in zip(batch["keys"], batch["texts"], hyps, strict=True):
-            ref = self.codec.normalize(ref)
-            self.unknown.add(ref, key)  # unknown chars stay in the reference: they are errors
-            rates.add(ref, hyp, key)
+        hyps: list[str] = []
+        if batch["keys"]:  # else a batch that only carries skip counts or failed lines
+            t0 = time.perf_counter()
+            hyps = self.recognize(batch["images"], batch["widths"])
+            if split == "test":
+                self.infer_seconds += time.perf_counter() - t0
+                self.infer_lines += len(hyps)
+        self.evaluations[split].add(batch, hyps)
 
     def _eval_end(self, split: str) -> None:
-        r = self.rates[split]
+        evaluation = self.evaluations[split]
+        self.skipped[split] = Counter(evaluation.skipped)
+        r = evaluation.rates
         sums = torch.tensor(
             [r.char_errors, r.ref_chars, r.word_errors, r.ref_words, r.n], dtype=torch.float64
         )
@@ -184,7 +175,7 @@ class LitRecognizer(pl.LightningModule):
             "wer": wer,
             "n": int(n),
             "failed": dict(r.failed),
-            "unknown": self.unknown.to_dict(),
+            "unknown": evaluation.unknown.to_dict(),
         }
         if split == "val" and self.trainer is not None and not self.trainer.sanity_checking:
             self.history["val"].append([int(self.global_step), cer])

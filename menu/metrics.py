@@ -112,15 +112,6 @@ class ErrorRates:
         return [asdict(e) for e in self.lines]
 
 
-def label_records(records: list[dict], group_of: Mapping[str, str], name: str) -> list[dict]:
-    """Add each record's group (by ``key``; ``""`` when unknown) as column ``name``, when
-    any group is known at all; returns ``records``."""
-    if group_of:
-        for r in records:
-            r[name] = group_of.get(str(r["key"]), "")
-    return records
-
-
 def group_table(records: Iterable[Mapping], group_of: Mapping[str, str]) -> dict[str, dict]:
     """Corpus CER per group (e.g. the font of each line, from the shards' ``KEY.json``) of
     per-line records (``key``, ``char_errors``, ``ref_chars``), worst first; lines whose

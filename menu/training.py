@@ -26,8 +26,6 @@ from pytorch_lightning.utilities.exceptions import SIGTERMException
 from menu.assemble import init_weights, setup
 from menu.budget import Budget, stop_reason
 from menu.config import OWNED_TRAINER_KEYS, check
-from menu.data.shards import fonts_of
-from menu.metrics import group_table, label_records
 from menu.record import (
     RESULT,
     FolderBusy,
@@ -229,9 +227,8 @@ def fit(
     )
     tester.test(lit, dl["test"], verbose=False)
     test = lit.results["test"]
-    rates = lit.rates["test"]
-    fonts = fonts_of(data.test)
-    records = label_records(rates.line_records(), fonts, "font")
+    evaluation = lit.evaluations["test"]
+    records = evaluation.records()
     write_csv(run_dir / "test_lines.csv", records)  # per-line errors: bootstrap intervals
     return {
         # the best validation (exact; the checkpoint callback keeps it as float32)
@@ -240,7 +237,7 @@ def fit(
         "test_wer": test["wer"],
         "test_lines": test["n"],
         "test_failed": test["failed"],
-        "test_cer_by_font": {k: round(v["cer"], 5) for k, v in group_table(records, fonts).items()},
+        "test_cer_by_font": {k: round(v["cer"], 5) for k, v in evaluation.by_font().items()},
         "test_unknown_char_lines": test["unknown"]["lines_affected"],
         "test_unknown_chars": test["unknown"]["unknown_chars"],
         "params": lit.model.num_params,

@@ -148,7 +148,7 @@ def test_tesseract_comparison_scores_every_labelled_line(tiny, tmp_path, monkeyp
     monkeypatch.setenv("PATH", str(tmp_path))  # menu's side only
     bad = bad_test_shard(tmp_path / "bad-000000.tar")
     items = bench.write_test_pngs(str(bad), tmp_path / "png")
-    assert [(k, p is None) for k, p, _ in items] == [
+    assert [(k, p is None) for k, p, *_ in items] == [
         ("tiny", False), ("huge", False), ("corrupt", True), ("noimage", True)
     ]  # fmt: skip
     out = bench.tesseract_compare(tiny["train"]["checkpoint"], str(bad), tmp_path)

@@ -12,7 +12,7 @@ from omegaconf import OmegaConf
 
 from menu.data.fonts import font_chars, resolve_fonts
 from menu.data.prepare import prepare
-from menu.data.shards import fonts_of, iter_members, read_meta, scan_texts
+from menu.data.shards import iter_members, read_meta, scan_texts
 from menu.data.synth import Degrade, generate, render_line
 from menu.data.text import TextSource, builtin_corpus, load_corpus, split_corpus
 from menu.metrics import ErrorRates, group_table
@@ -89,7 +89,9 @@ def test_font_coverage_picks_a_font_that_has_the_glyphs(tmp_path: Path) -> None:
     )
     texts = list(scan_texts(paths))
     assert len(texts) == 6 and all(set(t) <= set("שלום עולם ומלואו") for t in texts)
-    assert set(fonts_of(paths).values()) == {"DejaVuSans"}  # each line records its font
+    assert {m["font"] for m in read_meta(paths).values()} == {
+        "DejaVuSans"
+    }  # each line records its font
     assert len(read_meta(paths)) == 6
 
 

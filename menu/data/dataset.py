@@ -20,6 +20,7 @@ from torch.utils.data import IterableDataset, get_worker_info
 from menu.data.shards import (
     SkipSample,
     decode_line_image,
+    decode_meta,
     decode_sample,
     decode_text,
     expand_urls,
@@ -38,7 +39,8 @@ def _dist_info() -> tuple[int, int]:
 
 
 def collate(samples: Sequence[dict[str, Any]], empty_height: int = 1) -> dict[str, Any]:
-    """Pad samples (dicts: ``image`` HxW float32, ``text``, ``key``, ``url``) into a batch."""
+    """Pad samples (dicts: ``image`` HxW float32, ``text``, ``key``, ``url``, ``meta``) into
+    a batch."""
     hs = [s["image"].shape[0] for s in samples]
     ws = [s["image"].shape[1] for s in samples]
     out = np.zeros((len(samples), 1, max(hs, default=empty_height), max(ws, default=1)), np.float32)
@@ -51,6 +53,7 @@ def collate(samples: Sequence[dict[str, Any]], empty_height: int = 1) -> dict[st
         "texts": [s["text"] for s in samples],
         "keys": [s["key"] for s in samples],
         "urls": [s["url"] for s in samples],
+        "meta": [s.get("meta") or {} for s in samples],
     }
 
 
@@ -190,6 +193,7 @@ class LineDataset(IterableDataset):
             "text": self._nfc(text),
             "key": key,
             "url": sample.get("__url__", ""),
+            "meta": decode_meta(sample),
         }
 
     def _nfc(self, text: str) -> str:
@@ -212,6 +216,7 @@ class LineDataset(IterableDataset):
                 "key": sample["__key__"],
                 "text": self._nfc(text),
                 "url": sample.get("__url__", ""),
+                "meta": decode_meta(sample),
                 "reason": reason,
             }
         )

@@ -13,6 +13,7 @@ Each batch is a dict::
     texts   list[str]               NFC transcripts, spaces kept
     keys    list[str]               WebDataset __key__
     urls    list[str]               shard each sample came from
+    meta    list[dict]              each sample's KEY.json metadata ({} if none), e.g. its font
     skipped dict[str, int]          samples skipped by reason since this worker's previous batch
     failed  list[dict]              (``score_all`` only) labelled lines without a usable image
                                     since the previous batch: key, text, url, reason

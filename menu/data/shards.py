@@ -37,10 +37,10 @@ __all__ = [
     "SkipSample",
     "codec_from_shards",
     "decode_line_image",
+    "decode_meta",
     "decode_sample",
     "decode_text",
     "expand_urls",
-    "fonts_of",
     "is_remote",
     "iter_members",
     "read_meta",
@@ -204,23 +204,24 @@ def codec_from_shards(urls: str | Sequence[str], nfc: bool = True) -> Codec:
     return Codec.from_texts(scan_texts(urls), nfc=nfc)
 
 
+def decode_meta(sample: dict[str, Any]) -> dict[str, Any]:
+    """A raw sample's ``KEY.json`` metadata (e.g. the font of a generated line); ``{}`` when
+    it has none or it is not a JSON object."""
+    try:
+        meta = json.loads(sample["json"])
+    except (KeyError, ValueError, TypeError):
+        return {}
+    return meta if isinstance(meta, dict) else {}
+
+
 def read_meta(urls: str | Sequence[str]) -> dict[str, dict[str, Any]]:
     """Each sample's ``KEY.json`` metadata by key (only the json members are read);
     samples without it, or with unreadable json, are left out."""
     out: dict[str, dict[str, Any]] = {}
     for sample in iter_members(urls, exts=("json",)):
-        try:
-            meta = json.loads(sample["json"])
-        except (KeyError, ValueError):
-            continue
-        if isinstance(meta, dict):
+        if meta := decode_meta(sample):
             out[str(sample["__key__"])] = meta
     return out
-
-
-def fonts_of(urls: str | Sequence[str]) -> dict[str, str]:
-    """The font of each sample that records one in its metadata, by key."""
-    return {k: str(m["font"]) for k, m in read_meta(urls).items() if "font" in m}
 
 
 def _find(sample: dict[str, Any], exts: Iterable[str]) -> tuple[str, Any] | tuple[None, None]:
