@@ -10,7 +10,9 @@ from hydra.plugins.search_path_plugin import SearchPathPlugin
 
 class MenuSearchPathPlugin(SearchPathPlugin):
     def manipulate_search_path(self, search_path: ConfigSearchPath) -> None:
-        from menu.config import user_config_dirs
-
+        try:
+            from menu.config import user_config_dirs
+        except ImportError:  # a Hydra app of another project, or another copy of menu
+            return
         for folder in user_config_dirs():
             search_path.append(provider="MENU_CONFIG_PATH", path=f"file://{folder}")
