@@ -9,7 +9,7 @@ import pytest
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from menu.config import CONF_DIR
+from menu.config import CONF_DIR, options
 from menu.data.image import to_ink
 from menu.data.normalize import CenterNorm, HeightNorm, LineNorm, NoNorm, WordNorm
 
@@ -171,7 +171,7 @@ def test_center_norm_ignores_grey_background(render) -> None:
     assert np.abs(a - b).mean() < 0.02
 
 
-@pytest.mark.parametrize("name", ["none", "height", "word", "line", "center"])
+@pytest.mark.parametrize("name", options("norm"))
 def test_instantiate_from_yaml_and_pickle(name, render) -> None:
     cfg = OmegaConf.load(CONF_NORM / f"{name}.yaml")
     norm = instantiate(cfg)

@@ -211,3 +211,19 @@ def test_encode_png_is_lossless_and_standard() -> None:
             assert im.format == "PNG" and im.mode == "L" and im.size == shape[::-1]
     with pytest.raises(ValueError):
         encode_png(np.zeros((0, 3), np.uint8))
+
+
+def test_the_config_states_the_generators_own_defaults():
+    """conf/data/synth.yaml shows every knob; its values are generate()'s and Degrade's own
+    (the one source), so the config and the library cannot drift apart."""
+    import dataclasses
+    import inspect
+
+    from menu.config import compose
+    from menu.data.synth import Degrade, generate
+
+    synth = compose([]).data.synth
+    params = inspect.signature(generate).parameters
+    for key in ("seed", "shard_size", "workers", "min_chars", "max_chars", "mix", "holdout_text"):
+        assert synth[key] == params[key].default, key
+    assert dict(synth.degrade) == {f.name: f.default for f in dataclasses.fields(Degrade)}

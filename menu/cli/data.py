@@ -42,6 +42,16 @@ def _add_shard_input(p: argparse.ArgumentParser, limit_help: str) -> None:
     p.add_argument("--limit", type=int, default=None, help=limit_help)
 
 
+def _default(name: str, what: str = "") -> str:
+    """Help text naming generate()'s default for ``name``."""
+    import inspect
+
+    from menu.data.synth import generate
+
+    value = inspect.signature(generate).parameters[name].default
+    return f"{what + ' ' if what else ''}(default {value})"
+
+
 def _add_synth(sub: argparse._SubParsersAction) -> None:
     from menu.data.synth import Degrade
 
@@ -64,7 +74,7 @@ def _add_synth(sub: argparse._SubParsersAction) -> None:
         default="all",
         help="use all corpus lines, or the train / held-out part (every 1/holdout-th line)",
     )
-    p.add_argument("--holdout-text", type=float, default=0.1, help="held-out corpus fraction")
+    p.add_argument("--holdout-text", type=float, help=_default("holdout_text", "held-out fraction"))
     p.add_argument(
         "--fonts",
         nargs="+",
@@ -72,11 +82,9 @@ def _add_synth(sub: argparse._SubParsersAction) -> None:
         help="font specs: dejavu, stix, .ttf/.otf files, folders or globs (default: dejavu stix)",
     )
     p.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
-    p.add_argument("--min-chars", type=int, default=5)
-    p.add_argument("--max-chars", type=int, default=48)
-    p.add_argument(
-        "--mix", type=float, default=0.3, help="fraction of random word/number/symbol lines"
-    )
+    p.add_argument("--min-chars", type=int, help=_default("min_chars"))
+    p.add_argument("--max-chars", type=int, help=_default("max_chars"))
+    p.add_argument("--mix", type=float, help=_default("mix", "random word/number/symbol lines"))
     g = p.add_argument_group("degradations (see menu.data.synth.Degrade)")
     for f in dataclasses.fields(Degrade):
         flag = "--" + f.name.replace("_", "-")
@@ -100,6 +108,11 @@ def _cmd_synth(args: argparse.Namespace) -> int:
         for k, v in vars(args).items()
         if k.startswith("degrade_") and v is not None
     }
+    given = {  # the rest: generate()'s own defaults, the one source of them
+        k: getattr(args, k)
+        for k in ("holdout_text", "min_chars", "max_chars", "mix")
+        if getattr(args, k) is not None
+    }
     paths = generate(
         args.out,
         args.n,
@@ -108,13 +121,10 @@ def _cmd_synth(args: argparse.Namespace) -> int:
         shard_size=args.shard_size,
         corpus=args.corpus,
         corpus_part=args.corpus_part,
-        holdout_text=args.holdout_text,
         fonts=args.fonts,
         workers=args.workers,
-        min_chars=args.min_chars,
-        max_chars=args.max_chars,
-        mix=args.mix,
         progress=not args.no_progress,
+        **given,
         **degrade,
     )
     print(f"wrote {args.n} lines to {len(paths)} shard(s): {brace_pattern(paths)}")

@@ -7,7 +7,6 @@ from __future__ import annotations
 import logging
 import random
 import unicodedata
-import warnings
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -87,9 +86,7 @@ class LineDataset(IterableDataset):
         max_pixels: int | None = None,
         seed: int = 0,
         epoch_length: int | None = None,
-        drop_last: bool = False,
         nfc: bool = True,
-        empty_batches: bool = True,
         split_by_rank: bool = True,
         score_all: bool = False,
     ) -> None:
@@ -107,10 +104,8 @@ class LineDataset(IterableDataset):
         self.min_height = int(min_height)
         self.seed = int(seed)
         self.epoch_length = None if epoch_length is None else int(epoch_length)
-        self.drop_last = bool(drop_last)
         self.nfc = bool(nfc)
         self.split_by_rank = bool(split_by_rank)
-        self.empty_batches = bool(empty_batches)
         self.score_all = bool(score_all)
         self.epoch = 0
 
@@ -234,7 +229,7 @@ class LineDataset(IterableDataset):
                 if len(group) == bs:
                     yield group
                     group = []
-            if group and not self.drop_last:
+            if group:
                 yield group
             return
         pool: list[dict[str, Any]] = []
@@ -242,10 +237,8 @@ class LineDataset(IterableDataset):
         def flush(final: bool) -> Iterator[list[dict[str, Any]]]:
             pool.sort(key=lambda s: s["image"].shape[1])
             batches = [pool[i : i + bs] for i in range(0, len(pool), bs)]
-            if batches and len(batches[-1]) < bs and (self.drop_last or not final):
-                keep = batches.pop()
-            else:
-                keep = []
+            # a partial batch waits for more lines, except at the end
+            keep = batches.pop() if batches and len(batches[-1]) < bs and not final else []
             if self.shuffle > 0:
                 rng.shuffle(batches)
             pool[:] = keep
@@ -305,14 +298,8 @@ class LineDataset(IterableDataset):
             # the last batch carries every count seen after the previous one
             yield take(pending)
         elif skipped or failed:
-            if self.empty_batches:
-                empty = collate([], empty_height=getattr(self.norm, "height", None) or 1)
-                yield take(empty)
-            else:
-                warnings.warn(
-                    f"data worker {worker} produced no batch; skipped samples: {dict(skipped)}",
-                    stacklevel=2,
-                )
+            empty = collate([], empty_height=getattr(self.norm, "height", None) or 1)
+            yield take(empty)
 
     def _repeat(
         self, n: int, k: int, rng: random.Random, skipped: Counter[str], failed: list[dict]

@@ -18,12 +18,11 @@ Each batch is a dict::
     failed  list[dict]              (``score_all`` only) labelled lines without a usable image
                                     since the previous batch: key, text, url, reason
 
-The last partial batch is kept (``drop_last=False``, right for evaluation). Skip counts
+The last partial batch is kept (right for evaluation). Skip counts
 that occur after a worker's last batch are added to that last batch, so the sum of
 ``skipped`` over an epoch is exact. A worker that saw only bad samples yields one
 *empty* batch (B = 0, ``images`` 0 x 1 x H x 1) that only carries ``skipped``; consumers
-must skip batches with ``len(batch["keys"]) == 0`` (``empty_batches=False`` turns this
-off; the counts are then only logged as a warning).
+must skip batches with ``len(batch["keys"]) == 0``.
 
 With ``score_all`` (evaluation) every labelled line comes out: images smaller than the
 minimum are padded with background instead of skipped, and a line whose image is missing,
@@ -127,14 +126,8 @@ def make_loader(
     min_width: int = 4,
     seed: int = 0,
     epoch_length: int | None = None,
-    drop_last: bool = False,
-    min_height: int = 4,
-    bucket_pool: int = 8,
-    pin_memory: bool = False,
-    prefetch_factor: int | None = None,
     split_by_rank: bool = True,
     nfc: bool = True,
-    empty_batches: bool = True,
     score_all: bool = False,
     max_pixels: int | None = None,
 ) -> LineLoader:
@@ -143,17 +136,17 @@ def make_loader(
     ``urls``: brace pattern, glob, directory, path, ``pipe:`` command, http URL, or a list.
     ``norm``: a normalizer (``menu.data.normalize``). ``shuffle``: shuffle buffer size
     (0 = file order, no shard shuffling; use 0 for evaluation). ``workers``: DataLoader
-    processes (0 = in-process). ``bucket``: sort pools of ``bucket_pool`` batches by width
+    processes (0 = in-process). ``bucket``: sort pools of 8 batches by width
     to reduce padding. ``max_width``/``min_width``: normalized-width limits (outside =
-    skipped as ``too_wide``/``too_small``); ``min_height``: raw-height limit.
+    skipped as ``too_wide``/``too_small``).
     ``max_pixels``: images whose header declares more are not decoded (``too_large``;
     default ``menu.data.image.MAX_PIXELS``). ``epoch_length``: batches per epoch (shards
     are repeated as needed); None = one pass.
-    ``nfc``: NFC-normalize transcripts. ``empty_batches``: see the module docstring
-    (a worker with only bad samples reports them in a B = 0 batch). ``score_all``: every
+    ``nfc``: NFC-normalize transcripts. A worker with only bad samples reports them in a
+    B = 0 batch. ``score_all``: every
     labelled line comes out, in a batch or in its ``failed`` list (evaluation; see the
     module docstring). Deterministic for a
-    fixed seed and worker count; the last partial batch is kept unless ``drop_last``.
+    fixed seed and worker count; the last partial batch is kept.
     """
     ds = LineDataset(
         urls,
@@ -161,20 +154,13 @@ def make_loader(
         batch_size=batch_size,
         shuffle=shuffle,
         bucket=bucket,
-        bucket_pool=bucket_pool,
         max_width=max_width,
         min_width=min_width,
-        min_height=min_height,
         seed=seed,
         epoch_length=epoch_length,
-        drop_last=drop_last,
         nfc=nfc,
-        empty_batches=empty_batches,
         split_by_rank=split_by_rank,
         score_all=score_all,
         max_pixels=max_pixels,
     )
-    kwargs: dict[str, Any] = {"num_workers": int(workers), "pin_memory": pin_memory}
-    if workers > 0 and prefetch_factor is not None:
-        kwargs["prefetch_factor"] = prefetch_factor
-    return LineLoader(ds, **kwargs)
+    return LineLoader(ds, num_workers=int(workers))

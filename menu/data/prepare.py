@@ -4,6 +4,7 @@ generator config, safe for concurrent jobs) when a ``synth`` block asks for them
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import os
 import shutil
@@ -82,18 +83,14 @@ def synth_cache_dir(synth: Mapping[str, Any], base: str | None = None) -> str:
 def _generate_splits(
     synth: dict[str, Any], out: str, splits: Sequence[str]
 ) -> dict[str, list[str]]:
-    common = {
-        "seed": int(synth.get("seed", 0)),
-        "shard_size": int(synth.get("shard_size", 1000)),
-        "workers": synth.get("workers"),
-        "min_chars": int(synth.get("min_chars", 5)),
-        "max_chars": int(synth.get("max_chars", 48)),
-        "mix": float(synth.get("mix", 0.3)),
-        "holdout_text": float(synth.get("holdout_text", 0.1)),
-        "progress": bool(synth.get("progress", True)),
-        **dict(synth.get("degrade") or {}),
-    }
-    held_out_corpus = synth.get("test_corpus") is None and common["holdout_text"] > 0
+    keys = ("seed", "shard_size", "workers", "min_chars", "max_chars", "mix", "holdout_text",
+            "progress")  # fmt: skip
+    # what the block leaves out takes generate()'s defaults: one source for each of them
+    common = {k: synth[k] for k in keys if k in synth} | dict(synth.get("degrade") or {})
+    holdout = common.get("holdout_text", inspect.signature(generate).parameters["holdout_text"])
+    held_out_corpus = (
+        synth.get("test_corpus") is None and float(getattr(holdout, "default", holdout)) > 0
+    )
     shards: dict[str, list[str]] = {}
     for split in splits:
         n = int(synth.get(f"n_{split}", 0))

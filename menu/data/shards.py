@@ -376,10 +376,6 @@ class ShardSink:
         else:
             self.abort()
 
-    def pattern(self) -> str:
-        """Brace pattern covering the written shards (e.g. ``/x/train-{000000..000003}.tar``)."""
-        return brace_pattern(self.paths)
-
 
 def brace_pattern(paths: Sequence[str]) -> str:
     """Compact brace pattern for consecutive ``PREFIX-NNNNNN.tar`` paths (else ``{a,b,...}``)."""
