@@ -119,3 +119,25 @@ def test_stats_and_eval_count_the_same(tiny, tmp_path):
     image_problems = {k: v for k, v in stats["skipped"].items() if k not in result["skipped"]}
     normalized_away = {"too_wide"}  # found by normalizing, which stats does not do
     assert image_problems == {k: v for k, v in result["failed"].items() if k not in normalized_away}
+
+
+def test_eval_reads_a_folder_of_images_and_transcripts(tiny, tmp_path):
+    """menu-eval on a png + gt.txt folder: every transcript is scored, an unreadable or
+    missing image as an empty hypothesis, an image without a transcript is skipped."""
+    import json
+
+    from menu.data.convert import export_shards
+
+    folder = tmp_path / "lines"
+    export_shards(tiny["record"]["data"]["test"], folder)
+    (folder / "broken.png").write_bytes(b"not a png")
+    (folder / "broken.gt.txt").write_text("12\n")
+    (folder / "alone.gt.txt").write_text("345\n")
+    shutil.copy(next(folder.rglob("*.png")), folder / "unlabelled.png")
+    cmd = [sys.executable, "-m", "menu.cli.eval", tiny["record"]["best_checkpoint"], str(folder)]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert result["n"] == 32 + 2
+    assert result["failed"] == {"corrupt_image": 1, "missing_image": 1}
+    assert result["skipped"] == {"missing_text": 1}

@@ -5,16 +5,35 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tempfile
 
 from menu.cli.checkpoint import add_checkpoint_args, open_checkpoint
 from menu.infer import evaluate
 from menu.record import write_csv
 
 
+def as_shards(spec: str, tmp: str) -> str:
+    """A shard spec as is; a folder of images with transcripts (no .tar inside) as a shard
+    written to ``tmp`` (every transcript scored, unreadable images included)."""
+    from pathlib import Path
+
+    from menu.data.convert import folder_as_shards
+
+    folder = Path(spec)
+    if folder.is_dir() and not any(folder.glob("*.tar")):
+        return folder_as_shards(folder, Path(tmp) / folder.name)
+    return spec
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="menu-eval", description=__doc__)
     add_checkpoint_args(p)
-    p.add_argument("shards", nargs="+", help="shard URLs: paths, brace patterns, globs, pipe:")
+    p.add_argument(
+        "shards",
+        nargs="+",
+        help="shard URLs (paths, brace patterns, globs, pipe:) or folders of NAME.png + "
+        "NAME.gt.txt pairs",
+    )
     p.add_argument(
         "--batch-size", type=int, default=64, help="64 was fastest on CPU (scripts/bench.py)"
     )
@@ -26,7 +45,9 @@ def main(argv: list[str] | None = None) -> int:
     lit = open_checkpoint(args, "menu-eval")
     if args.beam is not None:
         lit.cfg.decode.beam = args.beam
-    shards = args.shards if len(args.shards) > 1 else args.shards[0]
+    tmp = tempfile.TemporaryDirectory(prefix="menu-eval-")
+    shards = [as_shards(s, tmp.name) for s in args.shards]
+    shards = shards if len(shards) > 1 else shards[0]
     try:
         result = evaluate(
             lit,

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import webdataset as wds
 from tqdm import tqdm
 
 from menu.data.codec import clean_text
@@ -326,3 +327,28 @@ def export_shards(
         if limit is not None and written >= limit:
             break
     return {"written": written, "skipped": dict(skipped)}
+
+
+def folder_as_shards(src: str | os.PathLike, out_dir: str | os.PathLike) -> str:
+    """A folder of ``NAME.png`` + ``NAME.gt.txt`` pairs as one shard for *evaluation*: every
+    transcript becomes a sample, its image stored as found (an unreadable or missing image is
+    then scored as an empty hypothesis, with its reason, like in any evaluation); images
+    without a transcript are samples without a label (skipped as ``missing_text``).
+    Returns the shard's path."""
+    pairs, problems = find_pairs(src)
+    gts_alone = [Path(p) for p in problems["missing_image"]]
+    out = Path(out_dir) / "folder-000000.tar"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with wds.TarWriter(str(out)) as sink:
+        for stem, img, gt in pairs:
+            ext = "png" if img.suffix.lower() == ".png" else img.suffix.lower().lstrip(".")
+            sink.write(
+                {"__key__": sanitize_key(stem), ext: img.read_bytes(), "txt": gt.read_bytes()}
+            )
+        for gt in gts_alone:
+            stem = os.path.relpath(str(gt)[: -len(_GT_SUFFIX)], src)
+            sink.write({"__key__": sanitize_key(stem), "txt": gt.read_bytes()})
+        for img in problems["missing_text"]:
+            stem = os.path.relpath(os.path.splitext(img)[0], src)
+            sink.write({"__key__": sanitize_key(stem), "png": Path(img).read_bytes()})
+    return str(out)
