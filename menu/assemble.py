@@ -37,11 +37,29 @@ def read_init(path: str | Path) -> dict[str, Any]:
     return ckpt
 
 
-def init_weights(lit: LitRecognizer, ckpt: dict[str, Any], path: str | Path) -> None:
+def init_weights(
+    lit: LitRecognizer, ckpt: dict[str, Any], path: str | Path, grow: bool = False
+) -> None:
     """Start from a menu checkpoint's model weights (fine-tuning, warm restarts); the
-    optimizer, schedule and step count start fresh. The architecture must match."""
+    optimizer, schedule and step count start fresh. The architecture must match; with
+    ``grow`` (a codec that gained characters) the output layer's rows of the old classes
+    are copied and the new rows keep their fresh initialization."""
+    state = dict(ckpt["state_dict"])
+    if grow:
+        own = lit.state_dict()
+        for key, value in state.items():
+            mine = own.get(key)
+            if (
+                mine is not None
+                and value.dim() > 0
+                and value.shape[1:] == mine.shape[1:]
+                and 0 < len(value) < len(mine)
+            ):
+                grown = mine.clone()
+                grown[: len(value)] = value
+                state[key] = grown
     try:
-        lit.load_state_dict(ckpt["state_dict"])
+        lit.load_state_dict(state)
     except RuntimeError as e:
         raise ValueError(
             f"init_from={path}: its model does not match this configuration's "
@@ -49,10 +67,19 @@ def init_weights(lit: LitRecognizer, ckpt: dict[str, Any], path: str | Path) -> 
         ) from None
 
 
-def init_codec(ckpt: dict[str, Any], path: str | Path, data: DictConfig) -> Codec:
-    """The codec stored in the ``init_from`` checkpoint (its output layer is tied to it);
-    an explicit ``data.codec`` must be the same."""
+def init_codec(
+    ckpt: dict[str, Any], path: str | Path, data: DictConfig, mode: str = "checkpoint"
+) -> Codec:
+    """The codec of an ``init_from`` run: the checkpoint's (``mode="checkpoint"``; its
+    output layer is tied to it), or its characters followed by the new ones of the training
+    transcripts (``"union"``, as kraken's ``--resize union``: old class ids are kept). An
+    explicit ``data.codec`` must be the checkpoint's."""
     codec = Codec.from_dict(ckpt["hyper_parameters"]["codec"])
+    if mode == "union":
+        new = sorted(set(Codec.from_texts(scan_texts(data.train)).chars) - set(codec.chars))
+        return Codec(codec.chars + new, nfc=codec.nfc)
+    if mode != "checkpoint":
+        raise ValueError(f"init_codec must be checkpoint or union, got {mode!r}")
     if data.get("codec") and Codec(str(data.codec)).chars != codec.chars:
         raise ValueError(
             f"data.codec differs from the codec of init_from={path}; leave data.codec unset "
@@ -115,7 +142,7 @@ def setup(cfg: DictConfig, choices: dict[str, str], world: int = 1) -> Setup:
     init_from = cfg.get("init_from")
     init = read_init(init_from) if init_from else None
     if init is not None:
-        codec = init_codec(init, init_from, data)
+        codec = init_codec(init, init_from, data, str(cfg.get("init_codec", "checkpoint")))
     norm = instantiate_option("norm", cfg.norm)
     plain = OmegaConf.to_container(cfg, resolve=True)
     plain["data"] = OmegaConf.to_container(data, resolve=True)

@@ -31,6 +31,7 @@ class LitRecognizer(pl.LightningModule):
         self.codec = Codec.from_dict(codec)
         self.model = build_model(self.cfg, self.codec.num_classes)
         self.model.use_channels_last(bool(self.cfg.get("channels_last", False)))
+        self.frozen = [self._freeze(str(g)) for g in self.cfg.get("freeze") or ()]
         self.ctc = nn.CTCLoss(blank=0, zero_infinity=bool(self.cfg.loss.zero_infinity))
         self.steps_per_epoch = steps_per_epoch
         self.skipped: dict[str, Counter] = {s: Counter() for s in ("train", "val", "test")}
@@ -79,7 +80,23 @@ class LitRecognizer(pl.LightningModule):
         self.skipped["train"] = Counter()
         self._clock(running=True)
 
+    def _freeze(self, group: str) -> nn.Module:
+        """Stop ``group``'s part of the model from training (``freeze: [conv]``)."""
+        part = (
+            getattr(self.model, group, None)
+            if group in ("conv", "scale", "reduce", "seq")
+            else None
+        )
+        if not isinstance(part, nn.Module):
+            raise ValueError(
+                f"freeze: {group!r} is not a part of the model (conv, scale, reduce, seq)"
+            )
+        part.requires_grad_(False)
+        return part
+
     def on_train_batch_start(self, batch: dict, batch_idx: int) -> None:
+        for part in self.frozen:  # frozen parts keep their statistics (BatchNorm) too
+            part.eval()
         # a resumed run draws the random numbers the uninterrupted run would have drawn:
         # restored here, after Lightning made the data iterator (which draws a seed)
         rng, self._resume_rng = getattr(self, "_resume_rng", None), None
@@ -218,7 +235,8 @@ class LitRecognizer(pl.LightningModule):
 
     def configure_optimizers(self) -> dict:
         optim = self.cfg.optim
-        optimizer = instantiate_option("optim", optim.optimizer, params=self.parameters())
+        params = [p for p in self.parameters() if p.requires_grad]
+        optimizer = instantiate_option("optim", optim.optimizer, params=params)
         warmup = int(optim.get("warmup_steps", 0) or 0)
         total = self.total_steps() if optim.get("schedule", "constant") == "cosine" else None
 

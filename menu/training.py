@@ -196,7 +196,7 @@ def fit(
         dl["train"].resume(epoch, done)  # the interrupted epoch goes on where it stopped
         log.info("resuming from %s (step %d; epoch %d after %d batches)", last, step, epoch, done)
     elif init is not None:
-        init_weights(lit, init, init_from)
+        init_weights(lit, init, init_from, grow=cfg.get("init_codec") == "union")
         log.info("model weights from %s", init_from)
     try:
         with graceful_fit():

@@ -287,3 +287,28 @@ def test_a_run_folder_belongs_to_one_configuration(tiny, tmp_path):
     (tmp_path / "run").mkdir()
     with RunLock(tmp_path / "run"), pytest.raises(FolderBusy, match="another process"):
         run(compose([*tiny["overrides"], "budget.max_steps=1"]), tmp_path / "run")
+
+
+def test_init_from_with_a_growing_codec_and_frozen_convolutions(tiny, tmp_path):
+    """Fine-tuning on lines with characters the checkpoint never saw (init_codec=union):
+    the output layer grows, the old classes keep their weights; freeze=[conv] keeps the
+    convolutions (and their BatchNorm statistics) as they were."""
+    from tiny import tiny_overrides
+
+    corpus = tmp_path / "mixed.txt"
+    corpus.write_text("\n".join(["12ab", "3b4a", "a5b6", "78ba"] * 20) + "\n")
+    best = tiny["record"]["best_checkpoint"]
+    overrides = [*tiny_overrides(tmp_path / "data", corpus), "budget.max_steps=3",
+                 f"init_from={best}", "init_codec=union", "freeze=[conv]"]  # fmt: skip
+    record = run(compose(overrides), tmp_path / "run")
+    assert record["status"] == "ok" and record["num_classes"] == 1 + 10 + 2
+    old = torch.load(best, weights_only=True)["state_dict"]
+    new = torch.load(record["best_checkpoint"], weights_only=True)
+    assert new["hyper_parameters"]["codec"]["chars"][:10] == list("0123456789")
+    conv = [k for k in old if k.startswith("model.conv.")]
+    assert conv and all(torch.equal(old[k], new["state_dict"][k]) for k in conv)
+    head = [k for k, v in old.items() if v.shape[:1] == (11,)]  # rows = the old classes
+    assert head and all(new["state_dict"][k].shape[0] == 13 for k in head)
+    # the old classes kept what they learned: the digits still read as well
+    digits = evaluate(load_checkpoint(record["best_checkpoint"]), tiny["record"]["data"]["test"])
+    assert digits["cer"] <= tiny["record"]["test_cer"] + 0.05
