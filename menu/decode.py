@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
 
@@ -17,12 +19,43 @@ def greedy(scores: torch.Tensor, lengths: torch.Tensor) -> list[list[int]]:
     return out
 
 
+@dataclass(frozen=True)
+class Emission:
+    """One character of a best path: its class, the frames ``start``..``end`` (inclusive)
+    where it was the most likely class, and its confidence (highest probability there)."""
+
+    cls: int
+    start: int
+    end: int
+    confidence: float
+
+
+def greedy_path(scores: torch.Tensor, lengths: torch.Tensor) -> list[list[Emission]]:
+    """:func:`greedy` with where and how sure: one :class:`Emission` per decoded character
+    (the same characters as :func:`greedy`)."""
+    probs, best = scores.float().softmax(dim=1).max(dim=1)
+    out = []
+    for p, b, n in zip(probs.cpu(), best.cpu(), lengths.tolist(), strict=True):
+        line: list[Emission] = []
+        for t in range(n):
+            c = int(b[t])
+            if c != 0 and t > 0 and int(b[t - 1]) == c:
+                last = line[-1]
+                line[-1] = Emission(c, last.start, t, max(last.confidence, float(p[t])))
+            elif c != 0:
+                line.append(Emission(c, t, t, float(p[t])))
+        out.append(line)
+    return out
+
+
 def beam(scores: torch.Tensor, lengths: torch.Tensor, alphabet: str, width: int) -> list[str]:
     """Prefix beam search (fast-ctc-decode); ``alphabet`` has one char per class after blank."""
     try:
         from fast_ctc_decode import beam_search
     except ImportError as e:  # pragma: no cover - depends on the optional extra
-        raise ImportError("decode.beam > 0 needs fast-ctc-decode: pip install 'menu[beam]'") from e
+        raise ImportError(
+            "decode.beam > 0 needs fast-ctc-decode: pip install 'menu-ocr[beam]'"
+        ) from e
     probs = scores.float().softmax(dim=1).permute(0, 2, 1).cpu().numpy()
     labels = "\0" + alphabet  # position 0 is the blank
     return [

@@ -135,11 +135,15 @@ def predict(
     *,
     batch_size: int = 64,
     pool: int = 8,
-) -> Iterator[tuple[str, str | None, str | None]]:
+    detail: bool = False,
+) -> Iterator[tuple[str, Any, str | None]]:
     """(key, text, error) for each image in input order, the key being the path (or ``#i``
     for the i-th image given as an array or PIL image); an unreadable image gives text None
     and the error, and the others go on. Images are read ``pool`` batches at a time and
-    batched in order of width (less padding)."""
+    batched in order of width (less padding). With ``detail`` the text is a dict: text,
+    mean confidence, the image's ``width`` and ``height``, and each character's confidence
+    and columns ``x0``..``x1`` in the image (best path; mapped from the normalized line by
+    its width ratio)."""
     norm = instantiate_option("norm", lit.cfg.norm)
     step = batch_size * max(1, pool)
     for start in range(0, len(images), step):
@@ -148,17 +152,29 @@ def predict(
             str(x) if isinstance(x, str | os.PathLike) else f"#{start + i}"
             for i, x in enumerate(items)
         ]
-        samples, errors = [], {}
+        samples, errors, sizes = [], {}, {}
         for key, item in zip(chunk, items, strict=True):
             try:
-                samples.append({"image": norm(_pixels(item)), "text": "", "key": key, "url": ""})
+                pixels = _pixels(item)
+                samples.append({"image": norm(pixels), "text": "", "key": key, "url": ""})
+                sizes[key] = pixels.shape[:2]
             except (OSError, ValueError) as e:
                 errors[key] = f"{type(e).__name__}: {e}"
         samples.sort(key=lambda s: s["image"].shape[1])
-        hyps = {}
+        hyps: dict[str, Any] = {}
         for i in range(0, len(samples), batch_size):
             batch = collate(samples[i : i + batch_size])
-            texts = lit.recognize(batch["images"].to(lit.device), batch["widths"].to(lit.device))
-            hyps.update(zip(batch["keys"], texts, strict=True))
+            images_, widths = batch["images"].to(lit.device), batch["widths"].to(lit.device)
+            if not detail:
+                hyps.update(zip(batch["keys"], lit.recognize(images_, widths), strict=True))
+                continue
+            for key, line, w in zip(
+                batch["keys"], lit.read(images_, widths), widths.tolist(), strict=True
+            ):
+                h0, w0 = sizes[key]
+                scale = w0 / max(w, 1)
+                for c in line["chars"]:
+                    c["x0"], c["x1"] = round(c["x0"] * scale, 1), round(c["x1"] * scale, 1)
+                hyps[key] = {**line, "width": int(w0), "height": int(h0)}
         for p in chunk:
             yield p, hyps.get(p), errors.get(p)

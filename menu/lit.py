@@ -13,7 +13,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from menu.data.codec import Codec
-from menu.decode import beam, greedy
+from menu.decode import beam, greedy, greedy_path
 from menu.evaluation import Evaluation
 from menu.models import build_model, ctc_min_length
 from menu.registry import instantiate_option
@@ -62,6 +62,37 @@ class LitRecognizer(pl.LightningModule):
         if width > 0:
             return beam(scores, lengths, "".join(self.codec.chars), width)
         return [self.codec.decode(ids) for ids in greedy(scores, lengths)]
+
+    @torch.inference_mode()
+    def read(self, images: torch.Tensor, widths: torch.Tensor) -> list[dict[str, Any]]:
+        """:meth:`recognize` with where and how sure (best path): per line its text, mean
+        character confidence and each character's confidence and columns ``x0``..``x1``
+        in the normalized image."""
+        scores = self.model(images, widths)
+        lengths = self.model.output_lengths(widths).clamp(max=scores.shape[2])
+        out = []
+        for path, n, w in zip(
+            greedy_path(scores, lengths), lengths.tolist(), widths.tolist(), strict=True
+        ):
+            per_frame = w / max(n, 1)
+            chars = [
+                {
+                    "char": self.codec.chars[e.cls - 1],
+                    "x0": round(e.start * per_frame, 1),
+                    "x1": round((e.end + 1) * per_frame, 1),
+                    "confidence": round(e.confidence, 4),
+                }
+                for e in path
+            ]
+            confidence = sum(c["confidence"] for c in chars) / len(chars) if chars else None
+            out.append(
+                {
+                    "text": "".join(c["char"] for c in chars),
+                    "confidence": confidence,
+                    "chars": chars,
+                }
+            )
+        return out
 
     # --- training ------------------------------------------------------------------------
 

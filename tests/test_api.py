@@ -84,3 +84,37 @@ def test_menu_check_option_runs_the_grid_on_a_users_folder(tmp_path):
     cmd = [sys.executable, "-m", "menu.cli.check", str(tmp_path / "my_conf")]
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path)
     assert proc.returncode == 0 and "reduce=mean: 150 combinations ok" in proc.stdout, proc.stdout
+
+
+def test_predict_formats_carry_positions_and_confidences(tiny, tmp_path):
+    import json
+    import xml.etree.ElementTree as ET
+
+    from menu.data.convert import export_shards
+
+    export_shards(tiny["record"]["data"]["test"], tmp_path / "png")
+    images = [str(p) for p in sorted((tmp_path / "png").rglob("*.png"))[:3]]
+    ckpt = tiny["record"]["best_checkpoint"]
+    model = menu.load(ckpt)
+    texts = model.recognize(images)
+    run = [sys.executable, "-m", "menu.cli.predict", ckpt, *images]
+    proc = subprocess.run([*run, "--format", "json"], capture_output=True, text=True, check=True)
+    lines = [json.loads(x) for x in proc.stdout.splitlines()]
+    assert [x["text"] for x in lines] == texts  # the same reading, with where and how sure
+    for x in lines:
+        xs = [c["x0"] for c in x["chars"]]
+        assert xs == sorted(xs) and all(0 <= c["x0"] < c["x1"] <= x["width"] for c in x["chars"])
+        assert all(0 < c["confidence"] <= 1 for c in x["chars"])
+    for fmt in ("hocr", "alto", "page"):
+        subprocess.run([*run, "--format", fmt, "--out", str(tmp_path / fmt)], check=True,
+                       capture_output=True)  # fmt: skip
+        files = sorted((tmp_path / fmt).iterdir())
+        assert len(files) == 3
+        for f in files:
+            ET.parse(f)  # well-formed
+        text = files[0].read_text()
+        assert (
+            "x_wconf" in text
+            if fmt == "hocr"
+            else ("WC=" in text if fmt == "alto" else "conf=" in text)
+        )
