@@ -6,9 +6,11 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 from conftest import GT_TEXTS, png_bytes
 
 from menu.data.convert import convert_folder, export_shards, find_pairs
+from menu.data.image import decode_image
 from menu.data.loader import make_loader
 from menu.data.normalize import HeightNorm
 from menu.data.shards import sanitize_key
@@ -107,3 +109,66 @@ def test_sanitize_key() -> None:
     assert sanitize_key("a/b.c/d.e f") == "a/b_c/d_e_f"
     assert sanitize_key("../../etc/passwd") == "etc/passwd"
     assert sanitize_key("010001") == "010001"
+
+
+@pytest.fixture
+def page(tmp_path, render):
+    """A page image of three rendered lines and where each one is: (folder, boxes, texts)."""
+    from PIL import Image
+
+    texts = ["first line 12", "the second one", "3rd and last"]
+    lines = [render(t, seed=i) for i, t in enumerate(texts)]
+    width = max(x.shape[1] for x in lines) + 40
+    page = np.full((sum(x.shape[0] + 10 for x in lines) + 20, width), 255, np.uint8)
+    boxes, y = [], 15
+    for x in lines:
+        page[y : y + x.shape[0], 20 : 20 + x.shape[1]] = x
+        boxes.append((20, y, 20 + x.shape[1], y + x.shape[0]))
+        y += x.shape[0] + 10
+    folder = tmp_path / "pages"
+    folder.mkdir()
+    Image.fromarray(page).save(folder / "p1.png")
+    return folder, boxes, texts
+
+
+def test_convert_reads_page_xml_alto_and_lists(page, tmp_path):
+    from menu.data.shards import iter_members
+
+    folder, boxes, texts = page
+    ns = "http://schema.primaresearch.org/PAGE/gts/pagecontent/2019-07-15"
+    lines = "".join(
+        f'<TextLine id="l{i}"><Coords points="{a},{b} {c},{b} {c},{d} {a},{d}"/>'
+        f"<TextEquiv><Unicode>{t}</Unicode></TextEquiv></TextLine>"
+        for i, ((a, b, c, d), t) in enumerate(zip(boxes, texts, strict=True))
+    )
+    (folder / "p1.xml").write_text(
+        f'<PcGts xmlns="{ns}"><Page imageFilename="p1.png"><TextRegion id="r">{lines}'
+        f'<TextLine id="empty"><Coords points="1,1 5,1 5,5 1,5"/></TextLine>'
+        "</TextRegion></Page></PcGts>"
+    )
+    alto_lines = "".join(
+        f'<TextLine ID="a{i}" HPOS="{a}" VPOS="{b}" WIDTH="{c - a}" HEIGHT="{d - b}">'
+        + "<SP/>".join(f'<String CONTENT="{w}"/>' for w in t.split())
+        + "</TextLine>"
+        for i, ((a, b, c, d), t) in enumerate(zip(boxes, texts, strict=True))
+    )
+    alto = tmp_path / "alto"
+    alto.mkdir()
+    (alto / "p1.png").write_bytes((folder / "p1.png").read_bytes())
+    (alto / "p1.xml").write_text(
+        '<alto xmlns="http://www.loc.gov/standards/alto/ns-v4#"><Description>'
+        "<MeasurementUnit>pixel</MeasurementUnit><sourceImageInformation>"
+        "<fileName>p1.png</fileName></sourceImageInformation></Description><Layout><Page>"
+        f"<PrintSpace><TextBlock>{alto_lines}</TextBlock></PrintSpace></Page></Layout></alto>"
+    )
+    for src, skipped in ((folder, {"missing_text": 1}), (alto / "p1.xml", {})):
+        report = convert_folder(src, tmp_path / f"out-{src.name}", shuffle=False)
+        assert report.total_written == 3 and report.skip_counts() == skipped
+        samples = list(iter_members(report.shards["train"]))
+        assert [s["txt"].decode() for s in samples] == texts
+        a, b, c, d = boxes[0]
+        assert decode_image(samples[0]["png"]).shape == (d - b, c - a)
+    listing = tmp_path / "list.tsv"
+    listing.write_text("# image<TAB>label\npages/p1.png\tthe whole page\nmissing.png\tgone\n")
+    report = convert_folder(listing, tmp_path / "out-list")
+    assert report.total_written == 1 and report.skip_counts() == {"missing_image": 1}

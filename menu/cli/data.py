@@ -142,7 +142,11 @@ def _add_convert(sub: argparse._SubParsersAction) -> None:
         "non-UTF-8 transcripts are skipped, counted and listed in OUT/convert-report.json; the "
         "run still succeeds. With --reverse, SRC is a shard URL/pattern and OUT a folder.",
     )
-    p.add_argument("src", help="input folder (or shard URLs with --reverse)")
+    p.add_argument(
+        "src",
+        help="a folder of NAME.png + NAME.gt.txt pairs, of PAGE-XML/ALTO files with their page "
+        "images, one such XML file, or a path<TAB>label list (shard URLs with --reverse)",
+    )
     p.add_argument("out", help="output folder for the shards (or the exported files)")
     _add_shard_output(p, "samples", "seed of the shuffle/split (default 0)")
     p.add_argument(

@@ -3,14 +3,16 @@ kraken / tesseract layout) to WebDataset shards and back."""
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import os
 import random
 import re
 import warnings
+import xml.etree.ElementTree as ET
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -176,7 +178,29 @@ def parse_split(spec: str | dict[str, float] | None) -> dict[str, float] | None:
     return {k: v / total for k, v in out.items()}
 
 
-def _read_pair(img_path: Path, gt_path: Path) -> tuple[bytes, str, str] | tuple[None, str, str]:
+Item = tuple[bytes, str, str] | tuple[None, str, str]  # (png, ext, text) | (None, why, where)
+
+
+def _text_problem(text: str | None) -> str | None:
+    if text is None:
+        return "missing_text"
+    if not text.strip():
+        return "empty_text"
+    if "\n" in text or "\r" in text:
+        return "multiline_text"
+    return None
+
+
+def _read_line(data: bytes | None, text: str | None, where: str) -> Item:
+    """A line of a layout or a list: (png bytes, "png", text) or (None, reason, where)."""
+    if (reason := _text_problem(text)) is not None:
+        return None, reason, where
+    if data is None:
+        return None, "missing_image", where
+    return data, "png", clean_text(text or "")
+
+
+def _read_pair(img_path: Path, gt_path: Path) -> Item:
     """-> (png bytes, image ext, text) or (None, reason, detail)."""
     try:
         raw = gt_path.read_bytes()
@@ -187,10 +211,8 @@ def _read_pair(img_path: Path, gt_path: Path) -> tuple[bytes, str, str] | tuple[
         text = clean_text(raw)
     except UnicodeDecodeError as exn:
         return None, "bad_utf8", f"{gt_path}: {exn}"
-    if not text.strip():
-        return None, "empty_text", str(gt_path)
-    if "\n" in text or "\r" in text:
-        return None, "multiline_text", str(gt_path)
+    if (reason := _text_problem(text)) is not None:
+        return None, reason, str(gt_path)
     try:
         with open_image(io.BytesIO(data)) as im:
             im.load()
@@ -205,6 +227,30 @@ def _read_pair(img_path: Path, gt_path: Path) -> tuple[bytes, str, str] | tuple[
     return encode_png(gray, level=6), "png", text
 
 
+def _collect(src: Path, rep: ConvertReport) -> list[tuple[str, Callable[[], Item]]]:
+    """The items of a source (see :func:`convert_folder`), each a stem and how to read it."""
+    from menu.data.layout import Line, layout_lines, list_lines
+
+    def lines(found: Iterable[Line]) -> list[tuple[str, Callable[[], Item]]]:
+        return [(stem, functools.partial(_read_line, d, t, w)) for stem, d, t, w in found]
+
+    if src.is_file():
+        return lines(layout_lines(src) if src.suffix.lower() == ".xml" else list_lines(src))
+    if not any(src.rglob("*" + _GT_SUFFIX)) and (layouts := sorted(src.rglob("*.xml"))):
+        out: list[tuple[str, Callable[[], Item]]] = []
+        for xml in layouts:
+            try:
+                out += lines(layout_lines(xml))
+            except (OSError, ValueError, ET.ParseError) as exn:
+                rep.skipped.setdefault("unreadable_layout", []).append(f"{xml}: {exn}")
+        return out
+    pairs, problems = find_pairs(src)
+    rep.skipped["missing_text"] = list(problems["missing_text"])
+    rep.skipped["missing_image"] = list(problems["missing_image"])
+    rep.notes["extra_image_ignored"] = list(problems["extra_image"])
+    return [(stem, functools.partial(_read_pair, img, gt)) for stem, img, gt in pairs]
+
+
 def convert_folder(
     src: str | os.PathLike,
     out_dir: str | os.PathLike,
@@ -217,7 +263,9 @@ def convert_folder(
     report: str | os.PathLike | None = "auto",
     progress: bool = False,
 ) -> ConvertReport:
-    """Convert a folder of ``NAME.png`` + ``NAME.gt.txt`` pairs into WebDataset shards.
+    """Convert a folder of ``NAME.png`` + ``NAME.gt.txt`` pairs into WebDataset shards; or
+    the text lines of PAGE-XML / ALTO files (a folder of them, or one; each line cropped
+    from its page image, see :mod:`menu.data.layout`), or of a ``path<TAB>label`` list.
 
     Unreadable images, missing/empty/non-UTF-8 transcripts are skipped, counted and
     listed in the report; the conversion still succeeds. Keys are the relative stems
@@ -228,11 +276,8 @@ def convert_folder(
     ``shuffle`` (seeded) randomizes the order inside the shards. The JSON report is
     written to ``out_dir/convert-report.json`` when ``report == "auto"``.
     """
-    pairs, problems = find_pairs(src)
     rep = ConvertReport()
-    rep.skipped["missing_text"] = list(problems["missing_text"])
-    rep.skipped["missing_image"] = list(problems["missing_image"])
-    rep.notes["extra_image_ignored"] = list(problems["extra_image"])
+    pairs = _collect(Path(src), rep)
     order = list(range(len(pairs)))
     rng = random.Random(seed)
     if shuffle:
@@ -254,8 +299,8 @@ def convert_folder(
     for name, idxs in assign.items():
         with ShardSink(out_dir, prefix=name, shard_size=shard_size) as sink:
             for i in tqdm(idxs, desc=f"convert {name}", disable=not progress, unit="line"):
-                stem, img_path, gt_path = pairs[i]
-                data, ext_or_reason, text_or_detail = _read_pair(img_path, gt_path)
+                stem, read = pairs[i]
+                data, ext_or_reason, text_or_detail = read()
                 if data is None:
                     rep.skipped.setdefault(ext_or_reason, []).append(text_or_detail)
                     continue
