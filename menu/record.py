@@ -143,7 +143,7 @@ def shards_sha256(urls: Any) -> str | None:
 
 #: Keys that do not change what a run computes (how fast, where it logs, its folder's name).
 NOT_IDENTITY = (
-    "threads", "data.workers", "force", "isolate", "job_timeout", "name", "checkpoint",
+    "threads", "data.workers", "force", "isolate", "job_timeout", "name", "checkpoint", "logger",
     "trainer.enable_progress_bar", "trainer.log_every_n_steps",
 )  # fmt: skip
 

@@ -22,8 +22,9 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from menu.config import CONF_DIR, GROUPS, ConfigError, user_config_dirs
 
 #: Groups whose options menu instantiates, and where in an option's YAML its class is named.
-BUILT = ("norm", *GROUPS[1:], "optim")
+BUILT = ("norm", *GROUPS[1:], "optim", "logger")
 NODE = {"optim": "optimizer"}  # conf/optim/*.yaml: optimizer._target_
+MANY = ("logger",)  # conf/logger/*.yaml: NAME: {_target_: ...}, several per file
 _PLAIN = (str, int, float, bool, type(None))
 #: Config folders handed down by a parent process (menu.isolate), besides Hydra's.
 EXTRA_DIRS: list[Path] = []
@@ -59,9 +60,11 @@ def _scan(dirs: tuple[Path, ...]) -> dict[tuple[str, str], str]:
                 data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
                 if group in NODE:
                     data = data.get(NODE[group]) or {}
-                target = data.get("_target_") if isinstance(data, dict) else None
-                if target:
-                    table.setdefault((group, str(target)), path.stem)
+                nodes = data.values() if group in MANY else [data]
+                for node in nodes:
+                    target = node.get("_target_") if isinstance(node, dict) else None
+                    if target:
+                        table.setdefault((group, str(target)), path.stem)
     return table
 
 
@@ -149,6 +152,10 @@ def check_options(cfg: DictConfig | Mapping, groups: tuple[str, ...] = BUILT[:-1
     optimizer, ``optim.optimizer``, as group ``optim``)."""
     for group in groups:
         node = cfg.get(group)
+        if group in MANY:  # several options of the group at once (or none)
+            for value in (node or {}).values():
+                check_option(group, value)
+            continue
         if group in NODE and node is not None:
             node = node.get(NODE[group])
         if node is None:

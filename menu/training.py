@@ -20,7 +20,6 @@ from pytorch_lightning.callbacks import (
     ModelCheckpoint,
     TQDMProgressBar,
 )
-from pytorch_lightning.loggers import TensorBoardLogger
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from menu.assemble import init_weights, setup
@@ -41,7 +40,7 @@ from menu.record import (
     write_csv,
     write_json,
 )
-from menu.registry import infer_choices
+from menu.registry import infer_choices, instantiate_option
 from menu.resume import (
     GracefulStop,
     Interrupted,
@@ -110,6 +109,18 @@ def budget_callback(budget: DictConfig) -> Budget:
     )
 
 
+def make_loggers(cfg: DictConfig, run_dir: Path, resume_step: int | None = None) -> list:
+    """The run's loggers (the ``logger`` group, several at once), writing into ``run_dir``;
+    the CSV logger keeps the rows logged up to ``resume_step`` of a resumed run."""
+    out = []
+    for node in (cfg.get("logger") or {}).values():
+        kwargs: dict[str, Any] = {"save_dir": str(run_dir)}
+        if node.get("_target_") == f"{ResumableCSVLogger.__module__}.ResumableCSVLogger":
+            kwargs["resume_step"] = resume_step
+        out.append(instantiate_option("logger", node, **kwargs))
+    return out
+
+
 def make_trainer(
     cfg: DictConfig,
     run_dir: Path,
@@ -132,8 +143,10 @@ def make_trainer(
         ),
         PeriodicCheckpoint(run_dir / "checkpoints" / "last.ckpt", int(cfg.checkpoint.every_steps)),
         GracefulStop(run_dir / "checkpoints" / "last.ckpt"),
-        LearningRateMonitor(logging_interval="step"),
     ]
+    loggers = make_loggers(cfg, run_dir, resume_step)
+    if loggers:  # the learning rate goes to the loggers (Lightning refuses it without one)
+        callbacks.append(LearningRateMonitor(logging_interval="step"))
     if cfg.trainer.get("enable_progress_bar", True):
         callbacks.append(ProgressBar())
     if cfg.early_stopping.get("patience") is not None:
@@ -165,10 +178,7 @@ def make_trainer(
         gradient_clip_val=cfg.optim.get("grad_clip"),
         deterministic=deterministic,
         callbacks=callbacks,
-        logger=[
-            ResumableCSVLogger(run_dir, name="", version="logs", resume_step=resume_step),
-            TensorBoardLogger(run_dir, name="tensorboard", version=""),
-        ],
+        logger=loggers or False,
         **trainer_cfg,
     )
 

@@ -92,6 +92,10 @@ def test_a_crafted_record_is_refused_by_reproduce(tiny, tmp_path):
     with pytest.raises(UnsafeConfig, match="optim"):
         replay_config(record)
     record = copy.deepcopy(tiny["record"])
+    record["config"]["logger"] = {"evil": {"_target_": "os.system", "command": f"touch {marker}"}}
+    with pytest.raises(UnsafeConfig, match="logger"):
+        replay_config(record)
+    record = copy.deepcopy(tiny["record"])
     record["config"]["data"]["test"] = f"pipe:touch {marker}"
     with pytest.raises(UnsafeConfig, match="--allow-pipe"):
         replay_config(record)

@@ -312,3 +312,10 @@ def test_init_from_with_a_growing_codec_and_frozen_convolutions(tiny, tmp_path):
     # the old classes kept what they learned: the digits still read as well
     digits = evaluate(load_checkpoint(record["best_checkpoint"]), tiny["record"]["data"]["test"])
     assert digits["cer"] <= tiny["record"]["test_cer"] + 0.05
+
+
+@pytest.mark.parametrize(("logger", "folders"), [("none", set()), ("csv", {"logs"})])
+def test_loggers_are_a_config_group(tiny, tmp_path, logger, folders):
+    record = run(compose([*tiny["overrides"], "budget.max_steps=2", f"logger={logger}"]), tmp_path)
+    assert record["status"] == "ok" and record["val_history"]  # the record holds the metrics
+    assert {p.name for p in tmp_path.iterdir() if p.is_dir()} - {"checkpoints"} == folders

@@ -18,7 +18,17 @@ MISSING = "-"  # a choice a record does not mention
 DEFAULT = "default"  # an override a run did not make
 GROUP_ORDER = ("norm", "conv", "scale", "reduce", "seq", "data", "optim", "trainer", "experiment")
 NOT_CONFIG = frozenset(
-    {"seed", "name", "sweep", "threads", "data.workers", "force", "isolate", "job_timeout"}
+    {
+        "seed",
+        "name",
+        "sweep",
+        "threads",
+        "data.workers",
+        "force",
+        "isolate",
+        "job_timeout",
+        "logger",
+    }
 )
 METRICS = (
     "val_cer",
