@@ -289,17 +289,14 @@ def train_compare(
     if variants is None:
         variants = train_variants(base)
     checkpoint = None
+
+    def overrides_of(*more: str) -> list[str]:
+        return bench_overrides(preset, data_dir=data_dir, steps=total, threads=threads,
+                               n_train=n_train, device=device, extra=[*extra, *more])  # fmt: skip
+
     for variant in ["", *variants]:
         name = variant or "default"
-        overrides = bench_overrides(
-            preset,
-            data_dir=data_dir,
-            steps=total,
-            threads=threads,
-            n_train=n_train,
-            device=device,
-            extra=[*extra, *([variant] if variant else [])],
-        )
+        overrides = overrides_of(*([variant] if variant else []))
         cfg = compose(overrides)
         prepare_data(cfg)  # generate once, outside any timing
         fw, bare = [], []
@@ -361,17 +358,7 @@ def train_compare(
         if name != "default"
     }
     if compile:
-        cfg = compose(
-            bench_overrides(
-                preset,
-                data_dir=data_dir,
-                steps=total,
-                threads=threads,
-                n_train=n_train,
-                device=device,
-                extra=extra,
-            )
-        )
+        cfg = compose(overrides_of())
         try:
             with quiet():
                 res = bare_train(cfg, warmup, device=device, compile=True, flops=False)

@@ -13,27 +13,13 @@ venv="$tmp/venv/bin"
 "$venv/pip" install --quiet torch==2.13.0
 "$venv/pip" install --quiet "$tmp"/dist/menu_ocr-*.whl
 work="$tmp/work"
-mkdir -p "$work/mypkg" "$work/my_conf/reduce"
+mkdir -p "$work"
 cd "$work"
 tiny=(data.synth.n_train=64 data.synth.n_val=8 data.synth.n_test=8 data.synth.progress=false
       trainer.enable_progress_bar=false budget.max_steps=5)
 "$venv/menu-train" "${tiny[@]}" hydra.run.dir=run
 grep -q '"status": "ok"' run/result.json
-cat > mypkg/__init__.py <<'PY'
-from torch import nn
-
-
-class MeanReduce(nn.Module):
-    """BDHW -> BDL: mean over the height."""
-
-    def __init__(self, in_channels: int, in_height: int | None = None) -> None:
-        super().__init__()
-        self.out_features = in_channels
-
-    def forward(self, x):
-        return x.mean(dim=2)
-PY
-echo "_target_: mypkg.MeanReduce" > my_conf/reduce/mean.yaml
+cp -r "$root/tests/fixtures/user_option/." "$work/"  # mypkg/ (a reduction) + my_conf/
 PYTHONPATH="$work" "$venv/menu-train" "${tiny[@]}" reduce=mean \
     "hydra.searchpath=[file://$work/my_conf]" hydra.run.dir=searchpath
 PYTHONPATH="$work" MENU_CONFIG_PATH="$work/my_conf" "$venv/menu-train" "${tiny[@]}" \

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -34,29 +35,13 @@ def test_compose_and_train(tiny, tmp_path):
     assert record["status"] == "ok" and record["steps"] == 3
 
 
-USER_OPTION = '''
-from torch import nn
-
-
-class MeanReduce(nn.Module):
-    """BDHW -> BDL: mean over the height."""
-
-    def __init__(self, in_channels: int, in_height: int | None = None) -> None:
-        super().__init__()
-        self.out_features = in_channels
-
-    def forward(self, x):
-        return x.mean(dim=2)
-'''
+USER_OPTION = Path(__file__).parent / "fixtures" / "user_option"  # mypkg/ + my_conf/
 
 
 def test_a_users_own_option_without_forking(tiny, tmp_path):
     """A reduction in the user's package and config folder (MENU_CONFIG_PATH): it composes,
     trains through menu-train, loads for evaluation and passes menu-check-option."""
-    (tmp_path / "mypkg").mkdir()
-    (tmp_path / "mypkg" / "__init__.py").write_text(USER_OPTION)
-    (tmp_path / "my_conf" / "reduce").mkdir(parents=True)
-    (tmp_path / "my_conf" / "reduce" / "mean.yaml").write_text("_target_: mypkg.MeanReduce\n")
+    shutil.copytree(USER_OPTION, tmp_path, dirs_exist_ok=True)
     path = os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])
     env = {**os.environ, "MENU_CONFIG_PATH": str(tmp_path / "my_conf"), "PYTHONPATH": path}
     args = [
@@ -77,10 +62,7 @@ def test_a_users_own_option_without_forking(tiny, tmp_path):
 
 @pytest.mark.slow
 def test_menu_check_option_runs_the_grid_on_a_users_folder(tmp_path):
-    (tmp_path / "mypkg").mkdir()
-    (tmp_path / "mypkg" / "__init__.py").write_text(USER_OPTION)
-    (tmp_path / "my_conf" / "reduce").mkdir(parents=True)
-    (tmp_path / "my_conf" / "reduce" / "mean.yaml").write_text("_target_: mypkg.MeanReduce\n")
+    shutil.copytree(USER_OPTION, tmp_path, dirs_exist_ok=True)
     cmd = [sys.executable, "-m", "menu.cli.check", str(tmp_path / "my_conf")]
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path)
     assert proc.returncode == 0 and "reduce=mean: 150 combinations ok" in proc.stdout, proc.stdout
