@@ -1,4 +1,5 @@
-"""Rerun every command whose output README.md quotes, and write the outputs into it.
+"""Rerun every command whose output README.md quotes, and write the outputs into it (and the
+studies' tables into their experiments/*/README.md).
 
 Each quoted output sits between two markers in README.md::
 
@@ -17,6 +18,7 @@ are reproduced and evaluated), so ``--only`` reuses what an earlier full run lef
 work folder.
 
     python scripts/readme_outputs.py                 # all blocks, about 20 minutes on 2 cores
+                                                     # (axes: after experiments/axes/run.sh)
     python scripts/readme_outputs.py --only convert  # one block
 """
 
@@ -135,22 +137,33 @@ def evaluate(work: Path) -> str:
     return f"$ {cmd}   # excerpt\n{excerpt(result, keys)}"
 
 
-BLOCKS: dict[str, Callable[[Path], str]] = {
-    "quick": quick,
-    "result": result,
-    "reproduce": reproduce,
-    "convert": convert,
-    "eval": evaluate,
+def axes(work: Path) -> str:
+    """The axes study's comparison, as its run.sh left it in experiments/axes/table (run
+    ``bash experiments/axes/run.sh`` first: about 80 minutes)."""
+    report = (ROOT / "experiments" / "axes" / "table" / "report.txt").read_text()
+    head = report[report.index("result.json under") - 3 :].split("\n== runs ==")[0].strip()
+    configs = report[report.index("== configurations") :].split("\n== failed")[0].strip()
+    return f"$ bash experiments/axes/run.sh   # excerpt of table/report.txt\n{head}\n\n{configs}"
+
+
+#: name -> (the README the block is in, the function that makes it); in run order.
+BLOCKS: dict[str, tuple[Path, Callable[[Path], str]]] = {
+    "quick": (ROOT / "README.md", quick),
+    "result": (ROOT / "README.md", result),
+    "reproduce": (ROOT / "README.md", reproduce),
+    "convert": (ROOT / "README.md", convert),
+    "eval": (ROOT / "README.md", evaluate),
+    "axes": (ROOT / "experiments" / "axes" / "README.md", axes),
 }
 
 
 def splice(text: str, name: str, body: str) -> str:
     """Replace block ``name`` of ``text`` (an error if the README has no such block)."""
     pattern = re.compile(
-        rf"(<!-- output: {re.escape(name)} -->\n)```\n.*?\n```\n(<!-- /output -->)", re.S
+        rf"(<!-- output: {re.escape(name)} -->\n)```\n(?:.*?\n)?```\n(<!-- /output -->)", re.S
     )
     if not pattern.search(text):
-        sys.exit(f"README.md has no block <!-- output: {name} -->")
+        sys.exit(f"no block <!-- output: {name} --> in the README")
     return pattern.sub(lambda m: f"{m.group(1)}```\n{body}\n```\n{m.group(2)}", text, count=1)
 
 
@@ -161,10 +174,10 @@ def main() -> None:
     args = p.parse_args()
     work = Path(args.work).resolve()
     work.mkdir(parents=True, exist_ok=True)
-    readme = ROOT / "README.md"
     for name in args.only or list(BLOCKS):
         print(f"== {name}", flush=True)
-        body = BLOCKS[name](work)
+        readme, make = BLOCKS[name]
+        body = make(work)
         readme.write_text(splice(readme.read_text(encoding="utf-8"), name, body), "utf-8")
         print(body, flush=True)
 

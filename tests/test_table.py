@@ -215,7 +215,7 @@ def test_override_axes_and_nested_runs(tmp_path: Path) -> None:
     runs = res["runs"]
     assert runs["status"].value_counts().to_dict() == {"ok": 4, "nested": 1}
     assert set(runs.loc[runs["status"] == "ok", "conv.channels"]) == {"default", "[16,32]"}
-    assert set(res["configs"]["label"]) == {"conv.channels=default", "conv.channels=[16,32]"}
+    assert set(res["configs"]["label"]) == {"default", "conv.channels=[16,32]"}
     assert (res["configs"]["runs"] == 2).all()
     assert "no test_lines.csv" in res["report"]
 

@@ -150,8 +150,11 @@ def varying_axes(runs: pd.DataFrame) -> list[str]:
 
 
 def _label(row: pd.Series, axes: Sequence[str]) -> str:
-    parts = [str(row[a]) if a in GROUP_ORDER else f"{a}={row[a]}" for a in axes]
-    return "/".join(parts)
+    """Group choices in order, then the overrides a run made (``key=value``; an override a
+    run did not make is left out of its label)."""
+    parts = [str(row[a]) for a in axes if a in GROUP_ORDER]
+    parts += [f"{a}={row[a]}" for a in axes if a not in GROUP_ORDER and row[a] != DEFAULT]
+    return "/".join(parts) or DEFAULT
 
 
 def load_runs(dirs: Iterable[str | Path]) -> pd.DataFrame:
