@@ -1,12 +1,15 @@
 """Is a CPU-time budget fair? The steps a run gets from ``budget.max_cpu_seconds`` alone and
-next to a busy process, under each OpenMP wait policy (``scripts/bench.py --only fairness``).
+next to a busy process, with one thread and with all cores, under each OpenMP wait policy
+(``scripts/bench.py --only fairness``).
 
-A CPU-time budget is meant to buy the same training whatever else the machine runs. It does
-not when idle worker threads spin: with OpenMP's default (active) wait policy, a thread
-waiting for the next parallel region burns CPU time that is charged to the run, and next to
-a busy process those threads wait far more, so the run gets fewer steps for its budget.
-menu sets ``OMP_WAIT_POLICY=PASSIVE`` (``menu/__init__.py``); this measures both policies.
-Every measurement is a fresh process (the policy is read when torch loads OpenMP).
+A CPU-time budget is meant to buy the same training whatever else the machine runs. With
+several threads it does not: under OpenMP's default (active) wait policy an idle thread
+spins and its CPU time is charged to the run, and next to a busy process threads wait far
+more; under the passive policy they sleep instead, but then a run alone loses time waking
+them. With one thread there is neither spinning nor parallel overhead, which is why a
+CPU-time budget trains on one thread unless ``threads`` says otherwise
+(``menu.threads.run_threads``). Every measurement is a fresh process (the policy is read when
+torch loads OpenMP).
 """
 
 from __future__ import annotations
@@ -77,36 +80,38 @@ def cpu_budget_fairness(
     data_dir: str | os.PathLike,
     *,
     seconds: float = 10.0,
-    threads: int = 2,
+    threads: tuple[int, ...] = (1, 2),
     repeats: int = 3,
     policies: tuple[str, ...] = ("ACTIVE", "PASSIVE"),
     log: Any = lambda s: None,
 ) -> dict[str, Any]:
-    """Steps bought by ``seconds`` CPU-seconds alone and next to one busy process, per wait
-    policy (median of ``repeats``, alone and loaded alternating); ``ratio`` = loaded /
-    alone (1.0 = fair)."""
+    """Steps bought by ``seconds`` CPU-seconds alone and next to one busy process, per
+    thread count and wait policy (median of ``repeats``, alone and loaded alternating):
+    ``out["threads"][n][policy]``, whose ``ratio`` = loaded / alone (1.0 = fair)."""
     data_dir = str(Path(data_dir).resolve())
-    _child("PASSIVE", data_dir, 1.0, threads)  # generate the data once, outside the timing
-    out: dict[str, Any] = {"seconds": seconds, "threads": threads, "repeats": repeats}
-    for policy in policies:
-        alone, loaded = [], []
-        for _ in range(repeats):
-            alone.append(_child(policy, data_dir, seconds, threads))
-            load = busy()
-            try:
-                loaded.append(_child(policy, data_dir, seconds, threads))
-            finally:
-                load.kill()
-                load.wait()
-        steps_alone = statistics.median(r["steps"] for r in alone)
-        steps_loaded = statistics.median(r["steps"] for r in loaded)
-        out[policy] = {
-            "steps_alone": steps_alone,
-            "steps_loaded": steps_loaded,
-            "ratio": steps_loaded / max(steps_alone, 1),
-            "runs": {"alone": alone, "loaded": loaded},
-        }
-        log(f"fairness {policy}: {steps_alone:.0f} steps alone, {steps_loaded:.0f} loaded")
+    _child("ACTIVE", data_dir, 1.0, 1)  # generate the data once, outside the timing
+    out: dict[str, Any] = {"seconds": seconds, "repeats": repeats, "threads": {}}
+    for n in threads:
+        for policy in policies:
+            alone, loaded = [], []
+            for _ in range(repeats):
+                alone.append(_child(policy, data_dir, seconds, n))
+                load = busy()
+                try:
+                    loaded.append(_child(policy, data_dir, seconds, n))
+                finally:
+                    load.kill()
+                    load.wait()
+            steps_alone = statistics.median(r["steps"] for r in alone)
+            steps_loaded = statistics.median(r["steps"] for r in loaded)
+            out["threads"].setdefault(str(n), {})[policy] = {
+                "steps_alone": steps_alone,
+                "steps_loaded": steps_loaded,
+                "ratio": steps_loaded / max(steps_alone, 1),
+                "wall_alone": statistics.median(r["wall_seconds"] for r in alone),
+                "runs": {"alone": alone, "loaded": loaded},
+            }
+            log(f"fairness {n} thread(s) {policy}: {steps_alone:.0f} / {steps_loaded:.0f} steps")
     return out
 
 

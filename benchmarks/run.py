@@ -215,7 +215,7 @@ def benchmark(
             result["fairness"] = cpu_budget_fairness(
                 data_dir,
                 seconds=size["fairness_seconds"],
-                threads=threads,
+                threads=tuple(sorted({1, threads})),
                 repeats=size["fairness_repeats"],
                 log=log,
             )

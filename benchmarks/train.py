@@ -27,6 +27,7 @@ from benchmarks.common import (
 from menu.config import compose
 from menu.lit import ctc_loss
 from menu.registry import instantiate_option
+from menu.threads import set_threads
 
 # --------------------------------------------------------------------------- training
 
@@ -120,7 +121,7 @@ def bare_train(
     from menu.lit import LitRecognizer
 
     pl.seed_everything(int(cfg.seed), verbose=False)
-    menu_train.set_threads(cfg.get("threads"))
+    set_threads(cfg.get("threads"))
     torch.use_deterministic_algorithms(bool(cfg.deterministic) and device == "cpu")
     data = prepare_data(cfg)
     codec, _ = assemble.build_codec(data)

@@ -63,11 +63,11 @@ def measure(cfg: DictConfig) -> dict[str, Any]:
     its time budget into steps."""
     from menu.assemble import setup
     from menu.registry import infer_choices
-    from menu.training import set_threads
+    from menu.threads import run_threads, set_threads
 
     key, seconds = time_limit(cfg.budget)
     pl.seed_everything(int(cfg.seed), workers=True, verbose=False)
-    set_threads(cfg.get("threads"))
+    set_threads(run_threads(cfg))
     built = setup(cfg, infer_choices(cfg))
     clock = StepClock()
     with tempfile.TemporaryDirectory(prefix="menu-calibrate-") as tmp:

@@ -40,7 +40,7 @@ class CalibrateOnStart(Callback):
         from omegaconf import OmegaConf, open_dict
 
         from menu.calibrate import calibrated
-        from menu.training import job_threads
+        from menu.threads import job_threads
 
         cfg = OmegaConf.masked_copy(config, [k for k in config if k != "hydra"])
         with open_dict(cfg):

@@ -50,6 +50,7 @@ from menu.resume import (
     resume_point,
     stop_on_signals,
 )
+from menu.threads import cpu_seconds, process_rank, run_threads, set_threads
 
 log = logging.getLogger(__name__)
 
@@ -62,32 +63,6 @@ class _NoTips(logging.Filter):
 
 
 logging.getLogger("pytorch_lightning.utilities.rank_zero").addFilter(_NoTips())
-
-
-def set_threads(threads: int | None) -> None:
-    """Intra-op threads: the configured number, else all cores."""
-    n = int(threads) if threads else (os.cpu_count() or 1)
-    torch.set_num_threads(max(1, n))
-
-
-def job_threads(threads: int | None, n_jobs: int | None) -> int | None:
-    """Torch threads of one job: ``threads`` if set, else the cores shared among ``n_jobs``
-    parallel jobs (joblib's ``-1`` = as many jobs as cores, ``-2`` one fewer, ...); None
-    (all cores) for a job that runs alone."""
-    if threads is not None:
-        return int(threads)
-    n = int(n_jobs or 1)
-    if n < 0:
-        n = max(1, (os.cpu_count() or 1) + 1 + n)
-    return max(1, (os.cpu_count() or 1) // n) if n > 1 else None
-
-
-def process_rank() -> int:
-    """Global rank of this process in a distributed run (0 when not distributed)."""
-    for var in ("RANK", "SLURM_PROCID", "LOCAL_RANK"):
-        if var in os.environ:
-            return int(os.environ[var])
-    return 0
 
 
 class ProgressBar(TQDMProgressBar):
@@ -192,7 +167,7 @@ def fit(
     """Train and test one configuration in ``run_dir``; return the result fields.
     ``callbacks`` join the Trainer's own (e.g. the benchmark's step timer)."""
     pl.seed_everything(int(cfg.seed), workers=True, verbose=False)
-    set_threads(cfg.get("threads"))
+    set_threads(run_threads(cfg))
     last = run_dir / "checkpoints" / "last.ckpt"
     resumed = last.exists()
     step, epoch, done = resume_point(last) if resumed else (None, 0, 0)
@@ -383,10 +358,3 @@ def _differences(recorded: dict[str, Any], cfg: DictConfig) -> str:
     a, b = identity(recorded), identity(cfg)
     keys = sorted(k for k in set(a) | set(b) if not k.startswith("data.") and a.get(k) != b.get(k))
     return ", ".join(keys[:5]) + (", ..." if len(keys) > 5 else "") if keys else "its data"
-
-
-def cpu_seconds() -> float:
-    """User + system CPU seconds of this process and its finished children (synthetic data
-    generation, loader workers) so far."""
-    t = os.times()
-    return t.user + t.system + t.children_user + t.children_system

@@ -213,9 +213,9 @@ def test_benchmark_all_sections(tiny, tmp_path):
 def test_cpu_budget_fairness(tiny, tmp_path):
     from benchmarks.fairness import cpu_budget_fairness
 
-    out = cpu_budget_fairness(tmp_path / "data", seconds=2.0, threads=2, repeats=1)
+    out = cpu_budget_fairness(tmp_path / "data", seconds=2.0, threads=(1, 2), repeats=1)
     for policy in ("ACTIVE", "PASSIVE"):
-        p = out[policy]
+        p = out["threads"]["1"][policy]
         assert p["steps_alone"] > 0 and p["steps_loaded"] > 0 and p["ratio"] > 0
         assert {r["policy"] for r in p["runs"]["alone"]} == {policy}
     assert "cpu_budget_steps_loaded_vs_alone" in bench.targets({"fairness": out})

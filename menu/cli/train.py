@@ -14,7 +14,8 @@ from omegaconf import DictConfig, open_dict
 
 from menu.config import CONF_DIR, ConfigError, check, register_resolvers
 from menu.isolate import run_isolated
-from menu.training import job_threads, run
+from menu.threads import job_threads
+from menu.training import run
 
 log = logging.getLogger("menu-train")
 register_resolvers()
