@@ -92,6 +92,7 @@ def result(work: Path) -> str:
         "batch_size", "choices", "best_checkpoint",
     ]  # fmt: skip
     text = excerpt(record, keys).replace('[\n   "..."\n  ]', '"..."')
+    text = text.replace(f"{work}/", "")  # paths as a newcomer's checkout has them
     return f"$ python -m json.tool '{RUN}/result.json'   # excerpt\n{text}"
 
 
@@ -160,7 +161,7 @@ BLOCKS: dict[str, tuple[Path, Callable[[Path], str]]] = {
 def splice(text: str, name: str, body: str) -> str:
     """Replace block ``name`` of ``text`` (an error if the README has no such block)."""
     pattern = re.compile(
-        rf"(<!-- output: {re.escape(name)} -->\n)```\n(?:.*?\n)?```\n(<!-- /output -->)", re.S
+        rf"(<!-- output: {re.escape(name)} -->\n)```\n.*?```\n(<!-- /output -->)", re.S
     )
     if not pattern.search(text):
         sys.exit(f"no block <!-- output: {name} --> in the README")

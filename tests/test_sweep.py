@@ -45,6 +45,12 @@ def test_parallel_2x2_sweep_tables_and_restart(tiny, tmp_path):
     for name in ("runs.csv", "runs.md", "runs.tex", "pivot.md", "heatmap.png", "pareto.png"):
         assert (table / name).exists(), name
     assert "test CER over" in proc.stdout + proc.stderr
+    # one line per finished run, named by the swept values, counted (no bar in a log)
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("[")]
+    assert sorted(ln[:5] for ln in lines if "/4]" in ln) == ["[1/4]", "[2/4]", "[3/4]", "[4/4]"]
+    for conv, reduce in [("vgg", "sum"), ("vgg", "max"), ("resnet", "sum"), ("resnet", "max")]:
+        assert any(f"ok      conv={conv},reduce={reduce}: test CER" in ln for ln in lines)
+    assert "sweep:" not in proc.stderr and "%|" not in proc.stderr
     assert len(load_runs([tmp_path / "grid"])) == 4
     # restarting the finished sweep skips every run
     before = {p: p.stat().st_mtime_ns for p in runs}

@@ -14,6 +14,8 @@ from omegaconf import DictConfig, open_dict
 
 from menu.config import CONF_DIR, ConfigError, check, register_resolvers
 from menu.isolate import run_isolated
+from menu.progress import report
+from menu.record import read_result
 from menu.threads import job_threads
 from menu.training import run
 
@@ -33,6 +35,24 @@ def refuse_run_folder(hc: Any) -> None:
             )
 
 
+def progress_shown(hc: Any) -> bool:
+    """Whether the sweep's parent prints each finished run (menu.progress)."""
+    callback = (hc.get("callbacks") or {}).get("progress") or {}
+    return bool(callback) and callback.get("enabled", True) is not False
+
+
+def quiet_console() -> None:
+    """Warnings and errors only on the terminal; the job's log file keeps everything."""
+    for handler in logging.getLogger().handlers:
+        if type(handler) is logging.StreamHandler:
+            handler.setLevel(logging.WARNING)
+
+
+def sweep_report(hc: Any, record: dict[str, Any]) -> None:
+    """This job's line in the sweep's progress file (see menu.progress)."""
+    report(hc.sweep.dir, Path(hc.runtime.output_dir).name, list(hc.overrides.task), record)
+
+
 def isolated(cfg: DictConfig) -> bool:
     """Whether a sweep run trains in a child process (not for DDP, which starts its own)."""
     return bool(cfg.get("isolate", True)) and "ddp" not in str(cfg.trainer.get("strategy"))
@@ -43,6 +63,8 @@ def main(cfg: DictConfig) -> float | None:
     hc = HydraConfig.get()
     multirun = hc.mode == RunMode.MULTIRUN
     extra: dict[str, Any] = {}
+    if multirun and progress_shown(hc):
+        quiet_console()  # the sweep's parent prints this run's line; its log is a file
     try:
         refuse_run_folder(hc)
         with open_dict(cfg):  # parallel jobs share the cores
@@ -67,21 +89,31 @@ def main(cfg: DictConfig) -> float | None:
             record = run_isolated(
                 cfg, hc.runtime.output_dir, timeout=cfg.get("job_timeout"), **kwargs
             )
-            if record["status"] != "ok":
-                log.error("run %s: %s", record["status"], record.get("error"))
-                return None
         else:
             record = run(cfg, hc.runtime.output_dir, **kwargs)
     except ConfigError as e:
         if multirun:
             log.error("run refused: %s", e)
+            sweep_report(hc, {"status": "refused", "error": str(e)})
             return None
         sys.exit(f"menu-train: error: {e}")
-    except Exception:
+    except Exception as e:
         if multirun:  # recorded in result.json; the sweep goes on
             log.exception("run failed: %s", hc.runtime.output_dir)
+            failed = {"status": "failed", "error": f"{type(e).__name__}: {e}"}
+            sweep_report(hc, read_result(hc.runtime.output_dir) or failed)
             return None
         raise
+    if multirun:
+        sweep_report(hc, record)
+    if record["status"] != "ok":  # in a sweep, the progress line shows it
+        log.log(
+            logging.INFO if multirun else logging.ERROR,
+            "run %s: %s",
+            record["status"],
+            record.get("error"),
+        )
+        return None
     log.info(
         "%s %s: test CER %.4f, val CER %.4f, %s steps (%s), %.0f s",
         record["status"],
