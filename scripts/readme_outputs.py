@@ -76,8 +76,9 @@ def quick(work: Path) -> str:
     shutil.rmtree(work / QUICK, ignore_errors=True)
     out, seconds = sh("menu-train sweep=quick", work)
     table = out[out.index("result.json under") - 2 :].rstrip()
+    runs = "\n".join(line for line in out.splitlines() if re.match(r"\[\d+/\d+\] ", line))
     return (
-        f"$ menu-train sweep=quick\n...\n{table}\n"
+        f"$ menu-train sweep=quick\n...\n{runs}\n{table}\n"
         f"# {wall(seconds)} wall for the whole command (data generation, 4 runs 2 at a "
         f"time, tests, table) on {machine()}"
     )
