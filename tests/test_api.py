@@ -87,9 +87,10 @@ def test_predict_formats_carry_positions_and_confidences(tiny, tmp_path):
         xs = [c["x0"] for c in x["chars"]]
         assert xs == sorted(xs) and all(0 <= c["x0"] < c["x1"] <= x["width"] for c in x["chars"])
         assert all(0 < c["confidence"] <= 1 for c in x["chars"])
+    from menu.cli.predict import main as predict  # the CLI ran above; in-process here
+
     for fmt in ("hocr", "alto", "page"):
-        subprocess.run([*run, "--format", fmt, "--out", str(tmp_path / fmt)], check=True,
-                       capture_output=True)  # fmt: skip
+        assert predict([ckpt, *images, "--format", fmt, "--out", str(tmp_path / fmt)]) == 0
         files = sorted((tmp_path / fmt).iterdir())
         assert len(files) == 3
         for f in files:

@@ -224,7 +224,9 @@ def test_config_dir_of_a_run_points_to_menu_reproduce(tiny, tmp_path):
     assert proc.returncode != 0 and f"menu-reproduce {tmp_path / 'run'}" in proc.stderr
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+@pytest.mark.parametrize(
+    "signum", [signal.SIGTERM, pytest.param(signal.SIGINT, marks=pytest.mark.slow)]
+)
 def test_a_signal_stops_a_run_gracefully(tiny, tmp_path, signum):
     """SIGTERM (a scheduler's timeout or preemption) or SIGINT: the run ends after the
     current batch, saves last.ckpt, is recorded as interrupted and exits with 128 + signal,

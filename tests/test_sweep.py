@@ -79,6 +79,7 @@ def test_a_failing_combination_does_not_stop_the_sweep(tiny, tmp_path):
     assert "bidirectional" in result["report"]
 
 
+@pytest.mark.slow  # 15 s: two processes and their process group
 def test_ddp_on_cpu_with_two_processes(tiny, tmp_path):
     root, overrides = tiny
     menu_train(
@@ -94,6 +95,7 @@ def test_ddp_on_cpu_with_two_processes(tiny, tmp_path):
     assert record["test_lines"] == 32  # the test set is evaluated whole, on one device
 
 
+@pytest.mark.slow  # 30 s
 def test_submitit_launcher_runs_the_sweep(tiny, tmp_path):
     """The cluster path (submitit), run with its local executor instead of SLURM."""
     pytest.importorskip("hydra_plugins.hydra_submitit_launcher")
