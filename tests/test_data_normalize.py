@@ -104,6 +104,41 @@ def test_line_norm_keeps_size_of_skewed_line(render) -> None:
     assert WordNorm(H)(rotated).shape[1] < 0.8 * upright
 
 
+@pytest.mark.parametrize("angle", [-3.0, 1.5, 3.0])
+@pytest.mark.parametrize("name", ["word", "line", "center"])
+def test_a_line_rotated_by_up_to_3_degrees_comes_out_straight_at_its_size(render, name, angle):
+    """As configured in conf/norm (what a user gets)."""
+    from PIL import Image
+
+    norm = instantiate(OmegaConf.load(CONF_NORM / f"{name}.yaml"), height=H)
+
+    img = render("a long line of text, rotated on the page by the scanner", margin=0.8)
+    rotated = np.asarray(Image.fromarray(img).rotate(angle, expand=True, fillcolor=255))
+    upright, out = norm(img), norm(rotated)
+    assert abs(out.shape[1] - upright.shape[1]) < 0.1 * upright.shape[1]  # same x-height
+    ink = (out > 0.5).astype(float)
+    mass = ink.sum(axis=0)
+    cols = np.flatnonzero(mass)
+    ys = np.arange(H)[:, None] + 0.5
+    centroids = (ink * ys).sum(axis=0)[cols] / mass[cols]
+    tilt = abs(np.polyfit(cols, centroids, 1)[0]) * out.shape[1]  # rows from end to end
+    assert tilt < 0.1 * H, tilt
+
+
+def test_word_norm_deskew_is_off_by_default_and_bounded(render) -> None:
+    from PIL import Image
+
+    img = render("a long line of text, rotated on the page by the scanner", margin=0.8)
+    rotated = np.asarray(Image.fromarray(img).rotate(3, expand=True, fillcolor=255))
+    assert WordNorm(H)(rotated).shape[1] < 0.8 * WordNorm(H)(img).shape[1]  # shrunk
+    bounded = WordNorm(H, deskew=1)(rotated)  # removes 1 of the 3 degrees only
+    assert (
+        WordNorm(H)(rotated).shape[1] < bounded.shape[1] < WordNorm(H, deskew=5)(rotated).shape[1]
+    )
+    with pytest.raises(ValueError, match="deskew"):
+        WordNorm(H, deskew=50)
+
+
 DEGENERATE = {
     "empty": np.zeros((0, 0), np.uint8),
     "zero_width": np.zeros((12, 0), np.uint8),

@@ -85,6 +85,8 @@ def _add_synth(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--min-chars", type=int, help=_default("min_chars"))
     p.add_argument("--max-chars", type=int, help=_default("max_chars"))
     p.add_argument("--mix", type=float, help=_default("mix", "random word/number/symbol lines"))
+    p.add_argument("--words", type=float, help=_default("words", "prose by word frequency"))
+    p.add_argument("--language", help=_default("language", "language of those lines"))
     g = p.add_argument_group("degradations (see menu.data.synth.Degrade)")
     for f in dataclasses.fields(Degrade):
         flag = "--" + f.name.replace("_", "-")
@@ -110,7 +112,7 @@ def _cmd_synth(args: argparse.Namespace) -> int:
     }
     given = {  # the rest: generate()'s own defaults, the one source of them
         k: getattr(args, k)
-        for k in ("holdout_text", "min_chars", "max_chars", "mix")
+        for k in ("holdout_text", "min_chars", "max_chars", "mix", "words", "language")
         if getattr(args, k) is not None
     }
     paths = generate(

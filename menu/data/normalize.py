@@ -125,7 +125,10 @@ class WordNorm(Normalizer):
     2.5 sigma either side of the centroid (descender lines reach ~3.5 sigma), so the
     default 0.13 keeps ascenders and descenders (the lecture's sigma -> h/2 crops them).
     ``min_sigma`` bounds the magnification for dots/specks: sigma is clamped to at
-    least ``min_sigma * input_height``.
+    least ``min_sigma * input_height``. ``deskew`` (degrees, 0 = off): a skew up to that
+    angle is estimated (the ink-weighted regression line of the column centroids) and
+    removed by shifting each column, and sigma is measured around that line, so a
+    rotated line keeps its x-height instead of shrinking.
     """
 
     def __init__(
@@ -134,13 +137,17 @@ class WordNorm(Normalizer):
         spread: float = 0.13,
         threshold: float = 0.5,
         min_sigma: float = 0.04,
+        deskew: float = 0.0,
     ) -> None:
         super().__init__(height)
         if not 0 < spread <= 1:
             raise ValueError(f"spread must be in (0, 1], got {spread}")
+        if not 0 <= deskew < 45:
+            raise ValueError(f"deskew must be in [0, 45) degrees, got {deskew}")
         self.spread = float(spread)
         self.threshold = float(threshold)
         self.min_sigma = float(min_sigma)
+        self.deskew = float(deskew)
 
     def _scale(self, ink: np.ndarray) -> tuple[float, float, float] | None:
         """(centroid row, sigma, scale) or None when the image has no ink."""
@@ -154,6 +161,12 @@ class WordNorm(Normalizer):
 
     def _apply(self, ink: np.ndarray) -> np.ndarray:
         assert self.height is not None
+        if self.deskew > 0:
+            weights = _moment_weights(ink, self.threshold)
+            slope = 0.0 if weights is None else _skew(weights, self.deskew)
+            if slope != 0.0:
+                assert weights is not None
+                return self._straightened(ink, weights, slope)
         moments = self._scale(ink)
         if moments is None:
             return _rescale_height(ink, self.height)
@@ -162,6 +175,43 @@ class WordNorm(Normalizer):
         half = self.height / 2 / s
         out_w = _out_width(w * s, self.height)
         return resample(ink, self.height, out_w, box=(0.0, cy - half, float(w), cy + half))
+
+    def _straightened(self, ink: np.ndarray, weights: np.ndarray, slope: float) -> np.ndarray:
+        """Moments around the line ``y = cy + slope (x - cx)``; each column shifted onto it."""
+        assert self.height is not None
+        h, w = ink.shape
+        ys = np.arange(h, dtype=np.float64)[:, None] + 0.5
+        xs = np.arange(w, dtype=np.float64)[None, :] + 0.5
+        total = float(weights.sum(dtype=np.float64))
+        cx = float((weights * xs).sum() / total)
+        cy = float((weights * ys).sum() / total)
+        r = ys - (cy + slope * (xs - cx))
+        sigma = float(np.sqrt((weights * r**2).sum() / total))
+        sigma = max(sigma, self.min_sigma * h, 0.5)
+        s = self.spread * self.height / sigma
+        sh, sw = max(1, round(h * s)), _out_width(w * s, self.height)
+        img = resample(ink, sh, sw)
+        x_in = (np.arange(sw, dtype=np.float64) + 0.5) * w / sw
+        centre = (cy + slope * (x_in - cx)) * sh / h
+        rows = np.arange(self.height, dtype=np.float64)[:, None] + 0.5 - self.height / 2
+        return _sample_columns(img, centre[None, :] + rows - 0.5)
+
+
+def _skew(weights: np.ndarray, max_degrees: float) -> float:
+    """Slope of the ink-weighted regression line through the column centroids, clamped
+    to ``tan(max_degrees)``; 0 for a line shorter than three times its height."""
+    h = weights.shape[0]
+    mass = weights.sum(axis=0, dtype=np.float64)
+    cols = mass > 0
+    if cols.sum() < 3 or np.ptp(np.flatnonzero(cols)) < 3 * h:
+        return 0.0
+    ys = np.arange(h, dtype=np.float64) + 0.5
+    yc = (weights * ys[:, None]).sum(axis=0)[cols] / mass[cols]
+    x, m = np.flatnonzero(cols) + 0.5, mass[cols]
+    xm, ym = np.average(x, weights=m), np.average(yc, weights=m)
+    slope = float(np.sum(m * (x - xm) * (yc - ym)) / max(np.sum(m * (x - xm) ** 2), 1e-9))
+    limit = float(np.tan(np.radians(max_degrees)))
+    return float(np.clip(slope, -limit, limit))
 
 
 class LineNorm(WordNorm):
@@ -261,6 +311,9 @@ class CenterNorm(Normalizer):
     the center line and rescaled to ``height``. The half-width is at least
     ``min_band * input_height`` (bounds magnification of dots). The center is measured
     on a copy reduced to at most ``measure_height`` rows for speed on huge images.
+    ``deskew`` (degrees, 0 = off): a skew up to that angle is estimated as in
+    :class:`WordNorm` and taken out before the smoothing, which would otherwise flatten
+    the centre line towards the ends of a rotated line.
     """
 
     def __init__(
@@ -272,8 +325,12 @@ class CenterNorm(Normalizer):
         threshold: float = 0.5,
         min_band: float = 0.1,
         measure_height: int = 32,
+        deskew: float = 0.0,
     ) -> None:
         super().__init__(height)
+        if not 0 <= deskew < 45:
+            raise ValueError(f"deskew must be in [0, 45) degrees, got {deskew}")
+        self.deskew = float(deskew)
         self.range = float(range)
         self.smoothness = float(smoothness)
         self.extra = float(extra)
@@ -281,8 +338,9 @@ class CenterNorm(Normalizer):
         self.min_band = float(min_band)
         self.measure_height = int(measure_height)
 
-    def _center(self, ink: np.ndarray) -> np.ndarray:
-        """Smoothed per-column center row (float, full-resolution row coordinates)."""
+    def _center(self, ink: np.ndarray, slope: float = 0.0) -> np.ndarray:
+        """Smoothed per-column center row (float, full-resolution row coordinates);
+        ``slope``: a skew (rows per column) taken out while smoothing, put back after."""
         h, w = ink.shape
         # reduced copy: at most measure_height rows; x reduced 4x more (the x smoothing is wide)
         fy = min(1.0, self.measure_height / h)
@@ -290,11 +348,15 @@ class CenterNorm(Normalizer):
         ws = max(1, min(w, round(w * fy / 4)))
         fy, fx = hs / h, ws / w
         small = ink if (hs, ws) == (h, w) else resample(ink, hs, ws)
+        trend = slope * fy / fx * (np.arange(ws, dtype=np.float64) - (ws - 1) / 2)
+        if slope:
+            rows = np.arange(hs, dtype=np.float64)[:, None]
+            small = _sample_columns(small.astype(np.float32), rows + trend[None, :])
         sigma = (0.5 * h * fy, max(self.smoothness * h * fx, 1e-3))
         sm = ndimage.gaussian_filter(small, sigma, mode="constant", truncate=3.0)
         sm += 0.001 * ndimage.uniform_filter(sm, (max(1, round(hs * 0.5)), ws), mode="constant")
         a = np.argmax(sm, axis=0).astype(np.float64)
-        a = ndimage.gaussian_filter1d(a, max(self.extra * h * fx, 1e-3), mode="nearest")
+        a = ndimage.gaussian_filter1d(a, max(self.extra * h * fx, 1e-3), mode="nearest") + trend
         centers = (a + 0.5) / fy - 0.5
         if ws == w:
             return centers
@@ -307,7 +369,7 @@ class CenterNorm(Normalizer):
         if weights is None:
             return _rescale_height(ink, self.height)
         h, w = ink.shape
-        center = self._center(ink)
+        center = self._center(ink, _skew(weights, self.deskew) if self.deskew else 0.0)
         rows = np.arange(h, dtype=np.float64)[:, None]
         total = float(weights.sum(dtype=np.float64))
         mad = float((np.abs(rows - center[None, :]) * weights).sum() / total)

@@ -83,8 +83,8 @@ def synth_cache_dir(synth: Mapping[str, Any], base: str | None = None) -> str:
 def _generate_splits(
     synth: dict[str, Any], out: str, splits: Sequence[str]
 ) -> dict[str, list[str]]:
-    keys = ("seed", "shard_size", "workers", "min_chars", "max_chars", "mix", "holdout_text",
-            "progress")  # fmt: skip
+    keys = ("seed", "shard_size", "workers", "min_chars", "max_chars", "mix", "words",
+            "language", "holdout_text", "progress")  # fmt: skip
     # what the block leaves out takes generate()'s defaults: one source for each of them
     common = {k: synth[k] for k in keys if k in synth} | dict(synth.get("degrade") or {})
     holdout = common.get("holdout_text", inspect.signature(generate).parameters["holdout_text"])

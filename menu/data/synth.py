@@ -27,6 +27,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 from tqdm import tqdm
 
+from menu.data import scan
 from menu.data.fonts import _covers, _font, resolve_fonts
 from menu.data.image import encode_png
 from menu.data.text import TextSource, load_corpus, split_corpus
@@ -62,6 +63,14 @@ class Degrade:
     noise: float = 0.06  # max Gaussian noise std (fraction of full scale)
     binarize: float = 0.2  # probability of thresholding the final line to black/white
     invert: float = 0.0  # probability of light text on a dark background
+    # printing and scanning (menu.data.scan); 0 = off
+    stretch: float = 0.0  # width scaled by U[1-s, 1+s] (condensed or wide type)
+    weight: float = 0.0  # strokes grown or thinned by U[-w/2, w] pixels (bold or light)
+    rescan: float = 0.0  # scanned at a resolution lower by U[1, 1+r], then upsampled
+    background: float = 0.0  # uneven paper: smooth stains up to U[0, b] x the ink contrast
+    speckle: float = 0.0  # up to this fraction of pixels black or white (dust, dropouts)
+    threshold: float = 0.0  # binarization threshold at U[0.5-t, 0.5+t] of the contrast
+    jpeg: float = 0.0  # probability of JPEG compression at quality U[20, 90]
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any] | None) -> Degrade:
@@ -119,63 +128,6 @@ def _spaced_width(text: str, font_path: str, size: int, spacing: float) -> float
     return sum(_glyph(font_path, size, c)[3] for c in cl) + spacing * max(0, len(cl) - 1)
 
 
-@lru_cache(maxsize=1)
-def _noise_buffer() -> np.ndarray:
-    """A fixed buffer of standard normal noise; lines take random slices (fast, deterministic)."""
-    return np.random.default_rng(20240601).standard_normal(1 << 21, dtype=np.float32)
-
-
-def _noise(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
-    buf = _noise_buffer()
-    n = shape[0] * shape[1]
-    if n > buf.size:
-        reps = -(-n // buf.size)
-        return np.tile(buf, reps)[:n].reshape(shape)
-    start = int(rng.integers(0, buf.size - n + 1))
-    return buf[start : start + n].reshape(shape)
-
-
-def _geometry_mesh(
-    w: int,
-    h: int,
-    shear: float,
-    angle: float,
-    wob: float,
-    period: float,
-    phase: float,
-    strip: int = 16,
-) -> tuple[tuple[int, int], list[tuple[tuple[int, int, int, int], tuple[float, ...]]]]:
-    """Output size and PIL MESH (piecewise-bilinear) for slant + rotation + baseline wobble."""
-    cx, cy = w / 2, h / 2
-    c, s = math.cos(math.radians(angle)), math.sin(math.radians(angle))
-    # forward map of the source corners -> bounding box of the output
-    xs = np.array([0, w, w, 0], dtype=np.float64) - cx
-    ys = np.array([0, 0, h, h], dtype=np.float64) - cy
-    xs = xs + shear * ys
-    fx, fy = c * xs - s * ys, s * xs + c * ys
-    pad = math.ceil(wob) + 1
-    W = max(1, math.ceil(fx.max() - fx.min()) + 2)
-    H = max(1, math.ceil(fy.max() - fy.min()) + 2 * pad)
-    CX, CY = W / 2, H / 2
-
-    def inverse(X: np.ndarray, Y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        y_ = Y - wob * np.sin(2 * np.pi * X / period + phase) - CY
-        x_ = X - CX
-        u, v = c * x_ + s * y_, -s * x_ + c * y_
-        return u - shear * v + cx, v + cy
-
-    x0 = np.arange(0, W, strip, dtype=np.float64)
-    x1 = np.minimum(x0 + strip, W)
-    zero, full = np.zeros_like(x0), np.full_like(x0, float(H))
-    ulx, uly = inverse(x0, zero)
-    llx, lly = inverse(x0, full)
-    lrx, lry = inverse(x1, full)
-    urx, ury = inverse(x1, zero)
-    quads = np.stack([ulx, uly, llx, lly, lrx, lry, urx, ury], axis=1).tolist()
-    mesh = [((int(a), 0, int(b), H), tuple(q)) for a, b, q in zip(x0, x1, quads, strict=True)]
-    return (W, H), mesh
-
-
 def render_line(
     text: str,
     font_path: str,
@@ -205,6 +157,11 @@ def render_line(
         _draw_spaced(im, ml, mt, text, font_path, size, spacing)
     else:
         ImageDraw.Draw(im).text((ml, mt), text, font=font, fill=255, anchor="la")
+    if cfg.stretch > 0:
+        im = scan.stretch(im, rng.uniform(1 - cfg.stretch, 1 + cfg.stretch))
+        w = im.size[0]
+    if cfg.weight > 0:
+        im = scan.stroke(im, rng.uniform(-cfg.weight / 2, cfg.weight))
     shear = rng.uniform(-cfg.skew, cfg.skew) if cfg.skew > 0 else 0.0
     angle = rng.uniform(-cfg.rotate, cfg.rotate) if cfg.rotate > 0 else 0.0
     wob = rng.uniform(0, cfg.wobble) if cfg.wobble > 0 else 0.0
@@ -213,7 +170,7 @@ def render_line(
     if abs(shear) > 0.01 or abs(angle) > 0.05 or wob > 0.25:
         wob = wob if wob > 0.25 else 0.0
         strip = int(min(48, max(12, period / 6))) if wob else 1 << 30
-        out_size, mesh = _geometry_mesh(w, h, shear, angle, wob, period, phase, strip)
+        out_size, mesh = scan.geometry_mesh(w, h, shear, angle, wob, period, phase, strip)
         if len(mesh) == 1:  # no wobble: one exact affine map
             (ulx, uly, llx, lly, _, _, urx, ury), (ow, oh) = mesh[0][1], out_size
             coeffs = (
@@ -227,18 +184,27 @@ def render_line(
             im = im.transform(out_size, Image.AFFINE, coeffs, Image.BILINEAR, fillcolor=0)
         else:
             im = im.transform(out_size, Image.MESH, mesh, Image.BILINEAR, fillcolor=0)
+    if cfg.rescan > 0:
+        im = scan.rescan(im, rng.uniform(1.0, 1.0 + cfg.rescan))
     radius = rng.uniform(0, cfg.blur) if cfg.blur > 0 else 0.0
     if radius > 0.2:
         im = im.filter(ImageFilter.BoxBlur(radius))
     ink = np.asarray(im, dtype=np.float32)
     contrast = rng.uniform(cfg.contrast, 1.0)
     paper = rng.uniform(contrast, 1.0)
+    if cfg.background > 0:  # stains: up to a fraction of the ink's contrast
+        ink = ink + scan.stains(rng, ink.shape, rng.uniform(0, cfg.background))
     img = np.float32(paper * 255.0) - np.float32(contrast) * ink
     sigma = rng.uniform(0, cfg.noise) if cfg.noise > 0 else 0.0
     if sigma > 0.005:
-        img += _noise(rng, img.shape) * np.float32(sigma * 255.0)
+        img += scan.noise(rng, img.shape) * np.float32(sigma * 255.0)
+    if cfg.speckle > 0:
+        img = scan.speckle(rng, img, rng.uniform(0, cfg.speckle))
     if rng.random() < cfg.binarize:
-        img = np.where(img > (paper - contrast / 2) * 255.0, np.float32(255.0), np.float32(0.0))
+        level = rng.uniform(0.5 - cfg.threshold, 0.5 + cfg.threshold) if cfg.threshold else 0.5
+        img = np.where(img > (paper - contrast * level) * 255.0, np.float32(255.0), np.float32(0))
+    if cfg.jpeg > 0 and rng.random() < cfg.jpeg:
+        img = scan.jpeg(img, int(rng.integers(20, 91)))
     if rng.random() < cfg.invert:
         img = 255.0 - img
     np.clip(img + 0.5, 0, 255, out=img)
@@ -254,7 +220,12 @@ def _init_worker(state: dict[str, Any]) -> None:
     _STATE.clear()
     _STATE.update(state)
     _STATE["source"] = TextSource(
-        state["lines"], state["min_chars"], state["max_chars"], state["mix"]
+        state["lines"],
+        state["min_chars"],
+        state["max_chars"],
+        state["mix"],
+        state["words"],
+        state["language"],
     )
 
 
@@ -297,6 +268,8 @@ def generate(
     min_chars: int = 5,
     max_chars: int = 48,
     mix: float = 0.3,
+    words: float = 0.0,
+    language: str = "en",
     progress: bool = True,
     chunk: int = 64,
     **degrade: Any,
@@ -306,7 +279,8 @@ def generate(
     ``corpus``: None (built-in), a text file, a folder of ``.txt`` or a list of those.
     ``corpus_part``: ``"all"``, ``"train"`` or ``"heldout"`` (every ``1/holdout_text``-th
     corpus line is held out, for test sets with unseen text). ``fonts``: see
-    :func:`resolve_fonts`. ``workers``: processes (None = all cores). ``degrade``:
+    :func:`resolve_fonts`. ``mix``, ``words``, ``language``: see :class:`TextSource`.
+    ``workers``: processes (None = all cores). ``degrade``:
     :class:`Degrade` fields. Deterministic for a given seed regardless of ``workers``.
     Lines no font can render are redrawn; returns the shard paths.
     """
@@ -326,6 +300,8 @@ def generate(
         "min_chars": min_chars,
         "max_chars": max_chars,
         "mix": mix,
+        "words": words,
+        "language": language,
         "fonts": resolve_fonts(fonts),
         "cfg": cfg,
         "seed": seed,

@@ -1,9 +1,10 @@
 """Offline text sources for the synthetic line generator.
 
 The built-in corpus is public-domain English prose shipped in ``menu/data/corpus``.
-A :class:`TextSource` draws either a span of consecutive corpus words or (with
-probability ``mix``) a random mix of corpus words, numbers, dates, prices,
-punctuation and symbols, so digits and all printable ASCII occur in the data.
+A :class:`TextSource` draws a span of consecutive corpus words, or (with probability
+``mix``) a random mix of corpus words, numbers, dates, prices, punctuation and symbols,
+so digits and all printable ASCII occur in the data, or (with probability ``words``)
+prose drawn by a language's real word frequencies (:mod:`menu.data.words`).
 """
 
 from __future__ import annotations
@@ -81,24 +82,47 @@ def split_corpus(lines: Sequence[str], holdout: float) -> tuple[list[str], list[
 
 
 class TextSource:
-    """Draws text lines of ``min_chars..max_chars`` characters from corpus lines."""
+    """Draws text lines of ``min_chars..max_chars`` characters: a fraction ``mix`` of
+    random words, numbers and symbols, a fraction ``words`` of prose from the language's
+    real word frequencies (:class:`menu.data.words.FrequentWords`), the rest spans of
+    consecutive corpus words."""
 
     def __init__(
-        self, lines: Sequence[str], min_chars: int = 5, max_chars: int = 48, mix: float = 0.3
+        self,
+        lines: Sequence[str],
+        min_chars: int = 5,
+        max_chars: int = 48,
+        mix: float = 0.3,
+        words: float = 0.0,
+        language: str = "en",
     ) -> None:
         if not lines:
             raise ValueError("empty corpus")
         if not 1 <= min_chars <= max_chars:
             raise ValueError(f"need 1 <= min_chars <= max_chars, got {min_chars}, {max_chars}")
+        if min(mix, words) < 0 or mix + words > 1:
+            raise ValueError(f"need mix, words >= 0 and mix + words <= 1, got {mix}, {words}")
         self.tokens = [w for ln in lines for w in ln.split()]
-        words = {w.strip(string.punctuation + "“”«»") for w in self.tokens}
-        self.vocab = sorted(w for w in words if w)
+        vocab = {w.strip(string.punctuation + "“”«»") for w in self.tokens}
+        self.vocab = sorted(w for w in vocab if w)
         self.min_chars, self.max_chars, self.mix = int(min_chars), int(max_chars), float(mix)
+        self.words = float(words)
+        self.prose = None
+        if self.words > 0:
+            from menu.data.words import FrequentWords
+
+            self.prose = FrequentWords(language, number=self._number)
 
     def sample(self, rng: np.random.Generator) -> str:
         """One text line (non-empty, no leading/trailing spaces)."""
         target = int(rng.integers(self.min_chars, self.max_chars + 1))
-        text = self._mixed(rng, target) if rng.random() < self.mix else self._span(rng, target)
+        r = rng.random()
+        if r < self.mix:
+            text = self._mixed(rng, target)
+        elif r < self.mix + self.words and self.prose is not None:
+            text = self.prose.sample(rng, target, self.max_chars)
+        else:
+            text = self._span(rng, target)
         text = text[: self.max_chars].strip()
         return text or self.tokens[int(rng.integers(len(self.tokens)))][: self.max_chars]
 

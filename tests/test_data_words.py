@@ -1,0 +1,55 @@
+"""Prose by real word frequencies (menu.data.words) in the synthetic text source."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from menu.data.text import TextSource, builtin_corpus
+from menu.data.words import FrequentWords, frequent_words
+
+
+def lines(source: TextSource, n: int, seed: int = 0) -> list[str]:
+    rng = np.random.default_rng(seed)
+    return [source.sample(rng) for _ in range(n)]
+
+
+def test_prose_lines_have_a_real_vocabulary_and_printed_punctuation():
+    corpus = builtin_corpus()
+    plain = lines(TextSource(corpus, 5, 48, mix=0.0), 2000)
+    prose = lines(TextSource(corpus, 5, 48, mix=0.0, words=1.0), 2000)
+    vocab = {w.strip(".,;:!?()[]\"'“”‘’").lower() for ln in prose for w in ln.split()}
+    corpus_vocab = {w.strip(".,;:!?()[]\"'“”‘’").lower() for ln in corpus for w in ln.split()}
+    assert len(vocab - corpus_vocab) > 2000  # words the built-in corpus never has
+    text = " ".join(prose)
+    for mark in (",", ".", "(", "[", "-", "Fig.", "Section"):
+        assert mark in text, mark
+    assert any(ln.endswith("-") and ln[-2].isalpha() for ln in prose)  # hyphenated line end
+    assert all(1 <= len(ln) <= 48 and ln == ln.strip() for ln in prose)
+    assert prose != plain
+
+
+def test_the_same_seed_gives_the_same_lines_and_words_zero_changes_nothing():
+    corpus = builtin_corpus()
+    assert lines(TextSource(corpus, words=0.5), 200) == lines(TextSource(corpus, words=0.5), 200)
+    # the default (words=0) draws exactly what the generator drew before words existed
+    assert lines(TextSource(corpus, mix=0.3), 50) == lines(TextSource(corpus, mix=0.3, words=0), 50)
+
+
+def test_frequent_words_follow_the_language_and_their_frequencies():
+    words, cdf = frequent_words("en", 5000)
+    assert words[0] == "the" and np.all(np.diff(cdf) >= 0) and cdf[-1] == pytest.approx(1.0)
+    rng = np.random.default_rng(1)
+    prose = FrequentWords("en", 5000)
+    drawn = [prose.word(rng) for _ in range(5000)]
+    assert drawn.count("the") > drawn.count("house") > 0 or "house" not in words
+    german = " ".join(FrequentWords("de", 5000).sample(rng, 40, 48) for _ in range(200))
+    assert any(ch in german for ch in "äöüß")
+    assert "I" in " ".join(FrequentWords("en").sample(rng, 40, 48) for _ in range(300)).split()
+
+
+def test_bad_settings_are_refused_with_the_reason():
+    with pytest.raises(ValueError, match="language 'xx'"):
+        frequent_words("xx")
+    with pytest.raises(ValueError, match="mix \\+ words <= 1"):
+        TextSource(builtin_corpus(), mix=0.6, words=0.6)
