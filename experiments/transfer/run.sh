@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Transfer study (README.md here): train on generated lines only, one command, about an
+# hour on 2 CPU cores, then read lines nobody here generated, beside Tesseract 5 --psm 7.
+#   apt-get install tesseract-ocr fonts-freefont-ttf fonts-urw-base35 fonts-liberation
+#   CALAMARI=/path/to/calamari bash experiments/transfer/eval_sets.sh   # once
+#   bash experiments/transfer/run.sh
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+menu-train experiment=transfer trainer.enable_progress_bar=false "$@"
+RUN=$(ls -td outputs/transfer/*/ | head -1)
+python scripts/bench.py --only tesseract --checkpoint "$RUN/checkpoints/best.ckpt" \
+    --test 'data/eval/uw3/test-*.tar' --out experiments/transfer/uw3.json
