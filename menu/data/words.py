@@ -83,19 +83,17 @@ class FrequentWords:
         return self.words[int(np.searchsorted(self.cdf, rng.random(), side="right"))]
 
     def reference(self, rng: np.random.Generator) -> str:
+        """A citation, a figure, table or equation, a section or a page range."""
         n = int(rng.integers(1, 40))
-        kind = int(rng.integers(6))
-        if kind == 0:
-            return f"[{n}]"
-        if kind == 1:
-            return f"[{n}, {n + int(rng.integers(1, 9))}]"
-        if kind == 2:
-            return f"({n})"
-        if kind == 3:
-            return f"{('Fig.', 'Table', 'Eq.')[int(rng.integers(3))]} {n % 12 + 1}"
-        if kind == 4:
-            return f"Section {n % 9 + 1}.{int(rng.integers(1, 6))}"
-        return f"pp. {n * 7}-{n * 7 + int(rng.integers(1, 30))}"
+        forms = (
+            lambda: f"[{n}]",
+            lambda: f"[{n}, {n + int(rng.integers(1, 9))}]",
+            lambda: f"({n})",
+            lambda: f"{('Fig.', 'Table', 'Eq.')[int(rng.integers(3))]} {n % 12 + 1}",
+            lambda: f"Section {n % 9 + 1}.{int(rng.integers(1, 6))}",
+            lambda: f"pp. {n * 7}-{n * 7 + int(rng.integers(1, 30))}",
+        )
+        return forms[int(rng.integers(len(forms)))]()
 
     def token(self, rng: np.random.Generator, start: bool) -> tuple[str, bool]:
         """One token and whether it is a word (words may be cased and hyphenated)."""
