@@ -32,6 +32,10 @@ def targets(result: dict[str, Any]) -> dict[str, Any]:
                 "target": ">= 5x",
                 "met": x >= 5,
             }
+        for key in ("synth", "synth_transfer"):  # generating as fast as training reads
+            if "lines_per_s" in result.get(key, {}):
+                x = result[key]["lines_per_s"]["median"] / consumed
+                out[f"{key}_vs_training"] = {"value": round(x, 2), "target": ">= 5x", "met": x >= 5}
     fair = result.get("fairness", {}).get("threads", {}).get("1", {}).get("ACTIVE")
     if fair:  # same CPU budget (one thread, OpenMP's default), alone or next to a busy process
         v = fair["ratio"]
@@ -127,12 +131,15 @@ def table(result: dict[str, Any]) -> str:
                 f"  batch {bs}: {fmt(v['lines_per_s'])} / {fmt(v['end_to_end_lines_per_s'])}, "
                 f"{v['ms_per_line']:.2f} ms/line" + (f" ({others})" if others else "")
             )
-    if "synth" in result:
-        s = result["synth"]
-        rows.append(
-            f"synthetic generation ({s['n']} lines, {s['workers']} workers): "
-            f"{fmt(s['lines_per_s'])} lines/s"
-        )
+    for key in ("synth", "synth_transfer"):
+        s = result.get(key)
+        if s and "lines_per_s" in s:
+            rows.append(
+                f"synthetic generation, data={s.get('data', 'synth')} ({s['n']} lines, "
+                f"{s['workers']} workers): {fmt(s['lines_per_s'])} lines/s"
+            )
+        elif s:
+            rows.append(f"synthetic generation, data={s['data']}: skipped ({s['skipped']})")
     if "memory" in result:
         rows.append("training peak RSS per preset (own process):")
         for p, v in result["memory"].items():

@@ -135,16 +135,23 @@ def infer_throughput(
 
 
 def synth_throughput(
-    n: int = 500, workers: int = 2, repeats: int = 3, seed: int = 0
+    n: int = 500, workers: int = 2, repeats: int = 3, seed: int = 0, data: str = "synth"
 ) -> dict[str, Any]:
-    """``menu.data.synth.generate`` lines/s (n lines, default degradations, PNG shards on a
-    temporary disk folder; process start-up included)."""
+    """``menu.data.synth.generate`` lines/s with the generator settings of the data config
+    ``data`` (``synth``: the defaults; ``transfer``: every printing and scanning
+    degradation, prose by word frequency): n lines, PNG shards on a temporary disk folder,
+    process start-up included."""
+    from menu.config import compose
     from menu.data.synth import generate
 
+    synth = compose([f"data={data}"]).data.synth
+    keys = ("min_chars", "max_chars", "mix", "words", "language")
+    kwargs = {k: synth[k] for k in keys if k in synth} | dict(synth.get("degrade") or {})
     rates = []
     for _ in range(max(1, repeats)):
         with tempfile.TemporaryDirectory() as tmp:
             t0 = time.perf_counter()
-            generate(tmp, n, seed=seed, workers=workers, progress=False)
+            generate(tmp, n, seed=seed, workers=workers, progress=False, fonts=list(synth.fonts),
+                     **kwargs)  # fmt: skip
             rates.append(n / (time.perf_counter() - t0))
-    return {"n": n, "workers": workers, "lines_per_s": stats(rates)}
+    return {"n": n, "workers": workers, "data": data, "lines_per_s": stats(rates)}
