@@ -117,7 +117,3 @@ def _worker_main(argv: Sequence[str]) -> None:
 
 if __name__ == "__main__":
     _worker_main(sys.argv[1:])
-
-
-if __name__ == "__main__":
-    _worker_main(sys.argv[1:])
