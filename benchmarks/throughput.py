@@ -141,17 +141,17 @@ def synth_throughput(
     ``data`` (``synth``: the defaults; ``transfer``: every printing and scanning
     degradation, prose by word frequency): n lines, PNG shards on a temporary disk folder,
     process start-up included."""
-    from menu.config import compose
-    from menu.data.synth import generate
+    from omegaconf import OmegaConf
 
-    synth = compose([f"data={data}"]).data.synth
-    keys = ("min_chars", "max_chars", "mix", "words", "language")
-    kwargs = {k: synth[k] for k in keys if k in synth} | dict(synth.get("degrade") or {})
+    from menu.config import compose
+    from menu.data.prepare import generate_splits
+
+    synth = OmegaConf.to_container(compose([f"data={data}"]).data.synth, resolve=True)
+    synth |= {"n_train": n, "seed": seed, "workers": workers, "progress": False}
     rates = []
     for _ in range(max(1, repeats)):
         with tempfile.TemporaryDirectory() as tmp:
             t0 = time.perf_counter()
-            generate(tmp, n, seed=seed, workers=workers, progress=False, fonts=list(synth.fonts),
-                     **kwargs)  # fmt: skip
+            generate_splits(synth, tmp, ["train"])  # as training generates its split
             rates.append(n / (time.perf_counter() - t0))
     return {"n": n, "workers": workers, "data": data, "lines_per_s": stats(rates)}

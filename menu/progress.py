@@ -86,7 +86,7 @@ def plan(config: DictConfig) -> tuple[int | None, frozenset[str]]:
     if sweeper.get("n_trials"):
         return int(sweeper.n_trials), swept
     if str(sweeper.get("_target_", "")).endswith("BasicSweeper") and None not in sizes.values():
-        return math.prod(n for n in sizes.values() if n), swept
+        return math.prod(sizes.values()), swept
     return None, swept
 
 

@@ -149,28 +149,22 @@ class WordNorm(Normalizer):
         self.min_sigma = float(min_sigma)
         self.deskew = float(deskew)
 
-    def _scale(self, ink: np.ndarray) -> tuple[float, float, float] | None:
-        """(centroid row, sigma, scale) or None when the image has no ink."""
-        weights = _moment_weights(ink, self.threshold)
-        if weights is None:
-            return None
-        cy, sigma = _global_moments(weights)
-        sigma = max(sigma, self.min_sigma * ink.shape[0], 0.5)
+    def _zoom(self, sigma: float, input_height: int) -> float:
+        """The scale that brings a vertical ink spread ``sigma`` to ``spread * height``
+        (sigma at least ``min_sigma * input_height``)."""
         assert self.height is not None
-        return cy, sigma, self.spread * self.height / sigma
+        return self.spread * self.height / max(sigma, self.min_sigma * input_height, 0.5)
 
     def _apply(self, ink: np.ndarray) -> np.ndarray:
         assert self.height is not None
-        if self.deskew > 0:
-            weights = _moment_weights(ink, self.threshold)
-            slope = 0.0 if weights is None else _skew(weights, self.deskew)
-            if slope != 0.0:
-                assert weights is not None
-                return self._straightened(ink, weights, slope)
-        moments = self._scale(ink)
-        if moments is None:
+        weights = _moment_weights(ink, self.threshold)
+        if weights is None:
             return _rescale_height(ink, self.height)
-        cy, _, s = moments
+        slope = _skew(weights, self.deskew) if self.deskew > 0 else 0.0
+        if slope != 0.0:
+            return self._straightened(ink, weights, slope)
+        cy, sigma = _global_moments(weights)
+        s = self._zoom(sigma, ink.shape[0])
         w = ink.shape[1]
         half = self.height / 2 / s
         out_w = _out_width(w * s, self.height)
@@ -186,9 +180,7 @@ class WordNorm(Normalizer):
         cx = float((weights * xs).sum() / total)
         cy = float((weights * ys).sum() / total)
         r = ys - (cy + slope * (xs - cx))
-        sigma = float(np.sqrt((weights * r**2).sum() / total))
-        sigma = max(sigma, self.min_sigma * h, 0.5)
-        s = self.spread * self.height / sigma
+        s = self._zoom(float(np.sqrt((weights * r**2).sum() / total)), h)
         sh, sw = max(1, round(h * s)), _out_width(w * s, self.height)
         img = resample(ink, sh, sw)
         x_in = (np.arange(sw, dtype=np.float64) + 0.5) * w / sw

@@ -80,9 +80,10 @@ def synth_cache_dir(synth: Mapping[str, Any], base: str | None = None) -> str:
     return os.path.join(_abs(synth.get("dir") or "data", base), f"synth-{digest}")
 
 
-def _generate_splits(
-    synth: dict[str, Any], out: str, splits: Sequence[str]
-) -> dict[str, list[str]]:
+def generate_splits(synth: dict[str, Any], out: str, splits: Sequence[str]) -> dict[str, list[str]]:
+    """Generate ``splits`` of a plain ``data.synth`` block into ``out`` (no cache): each
+    split's corpus part and fonts, the block's text and degradation settings; the shard
+    paths per split."""
     keys = ("seed", "shard_size", "workers", "min_chars", "max_chars", "mix", "words",
             "language", "holdout_text", "progress")  # fmt: skip
     # what the block leaves out takes generate()'s defaults: one source for each of them
@@ -143,7 +144,7 @@ def _ensure_synth(synth: dict[str, Any], out: str) -> None:
         tmp = tempfile.mkdtemp(prefix=f".tmp-{os.path.basename(out)}-", dir=parent)
         os.chmod(tmp, 0o755)  # mkdtemp makes it private; the cache is shared
         try:
-            shards = _generate_splits(synth, tmp, _SPLITS)
+            shards = generate_splits(synth, tmp, _SPLITS)
             rel = {k: [os.path.basename(p) for p in v] for k, v in shards.items()}
             with open(os.path.join(tmp, "manifest.json"), "w", encoding="utf-8") as f:
                 json.dump(
