@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 menu-train experiment=transfer trainer.enable_progress_bar=false "$@"
 RUN=$(ls -td outputs/transfer/*/ | head -1)
-for set in uw3 typography; do
+for set in uw3 uw3_500 typography; do
     python scripts/bench.py --only tesseract --checkpoint "$RUN/checkpoints/best.ckpt" \
         --test "data/eval/$set/test-*.tar" --out "experiments/transfer/$set.json"
 done
