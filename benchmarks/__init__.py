@@ -17,6 +17,7 @@ and repeated measurements are summarized by :func:`stats` (median, min, max).
 * :func:`synth_throughput` -- ``menu.data.synth.generate`` lines/s.
 * :func:`preset_memory` -- peak RSS of a preset's training in a fresh subprocess.
 * :func:`tesseract_compare` -- tesseract ``--psm 7`` vs a menu checkpoint on the same PNGs.
+* :func:`tta_compare` -- time to target validation CERs of training recipes, over seeds.
 """
 
 from benchmarks.common import *  # noqa: F403  (one namespace for scripts and tests)
@@ -26,3 +27,4 @@ from benchmarks.run import *  # noqa: F403
 from benchmarks.tesseract import *  # noqa: F403
 from benchmarks.throughput import *  # noqa: F403
 from benchmarks.train import *  # noqa: F403
+from benchmarks.tta import *  # noqa: F403

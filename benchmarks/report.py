@@ -196,6 +196,10 @@ def table(result: dict[str, Any]) -> str:
                     f"  {n} thread(s), OMP_WAIT_POLICY={policy}: {p['steps_alone']:.0f} / "
                     f"{p['steps_loaded']:.0f} ({p['ratio']:.2f}), {p['wall_alone']:.1f} s"
                 )
+    if "tta" in result:
+        from benchmarks.tta import tta_rows
+
+        rows += tta_rows(result["tta"])
     if result.get("targets"):
         rows.append("targets:")
         for k, v in result["targets"].items():

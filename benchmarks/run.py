@@ -44,6 +44,7 @@ QUICK = {
     "tesseract_lines": 32,
     "fairness_seconds": 4.0,
     "fairness_repeats": 1,
+    "tta_seeds": 1,
 }
 FULL = {
     "matmul_n": 2048,
@@ -61,8 +62,11 @@ FULL = {
     "tesseract_lines": None,
     "fairness_seconds": 10.0,
     "fairness_repeats": 3,
+    "tta_seeds": 3,
 }
-SECTIONS = ("matmul", "train", "data", "infer", "synth", "memory", "tesseract", "fairness")
+SECTIONS = ("matmul", "train", "data", "infer", "synth", "memory", "tesseract", "fairness", "tta")
+#: Sections that train for hours: only when asked for by name (``--only tta``).
+LONG_SECTIONS = ("tta",)
 
 
 def benchmark(
@@ -80,6 +84,8 @@ def benchmark(
     presets: Sequence[str] = PRESETS,
     sizes: dict[str, Any] | None = None,
     overrides: Sequence[str] = (),
+    recipes: Sequence[str] | dict[str, Sequence[str]] = ("vs_tesseract", "printed_fast"),
+    tta_targets: Sequence[float] | None = None,
     log: Callable[[str], None] = lambda s: None,
 ) -> dict[str, Any]:
     """Run the selected sections; returns the whole result (see ``scripts/bench.py``)."""
@@ -223,6 +229,19 @@ def benchmark(
                 seconds=size["fairness_seconds"],
                 threads=tuple(sorted({1, threads})),
                 repeats=size["fairness_repeats"],
+                log=log,
+            )
+        if "tta" in sections:
+            from benchmarks.tta import RECIPES, TARGETS, tta_compare
+
+            named = recipes if isinstance(recipes, dict) else {r: RECIPES[r] for r in recipes}
+            result["tta"] = tta_compare(
+                named,
+                work_dir=work,
+                targets=tta_targets or TARGETS,
+                seeds=range(size["tta_seeds"]),
+                threads=threads,
+                extra=[f"data.synth.dir={Path(data_dir).resolve()}", *overrides],
                 log=log,
             )
     finally:

@@ -10,7 +10,15 @@ validated (and can become ``best.ckpt``). The limits:
   batches, data loading in the process included, validation excluded: fair when the
   machine is busy, but never repeatable;
 * ``max_batches``: training batches; ``menu-reproduce`` replays a time-limited run with the
-  number of batches it recorded, so the replay stops where the original stopped.
+  number of batches it recorded, so the replay stops where the original stopped;
+* ``rung_steps``: like ``max_steps``, but a pause: the same run started again with a larger
+  ``rung_steps`` (or none) continues from its ``last.ckpt`` (successive halving promotes
+  runs this way, ``menu.search``); the schedule still spans ``max_steps``;
+* ``target_val_cer``: a validation CER at or below this ends the run at that validation
+  (time to accuracy: ``scripts/bench.py --only tta``).
+
+At every validation the clocks are read into ``val_clock`` (step, training seconds,
+training CPU-seconds), so a run's record tells how long it took to reach each validation CER.
 
 ``max_epochs`` stays with the Trainer (an epoch ends by itself). ``stopped_by`` names the
 limit that fired; the counters survive a resume (they are saved in the checkpoint).
@@ -19,6 +27,7 @@ limit that fired; the counters survive a resume (they are saved in the checkpoin
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import pytorch_lightning as pl
@@ -26,10 +35,12 @@ import pytorch_lightning as pl
 #: What can end a run (``result.json`` ``stopped_by``).
 STOP_REASONS = (
     "max_steps",
+    "rung_steps",
     "max_batches",
     "max_seconds",
     "max_cpu_seconds",
     "max_epochs",
+    "target_val_cer",
     "early_stopping",
     "interrupted",
 )
@@ -39,7 +50,7 @@ TIME_LIMITS = ("max_seconds", "max_cpu_seconds")
 
 
 def _positive(name: str, value: float | None) -> float | None:
-    if value is None or (name in ("max_steps", "max_batches") and int(value) < 0):
+    if value is None or (name in ("max_steps", "max_batches", "rung_steps") and int(value) < 0):
         return None  # -1 is Lightning's "no limit"
     if value <= 0:
         raise ValueError(f"budget.{name} must be positive (or null for no limit), got {value}")
@@ -55,20 +66,27 @@ class Budget(pl.Callback):
         max_seconds: float | None = None,
         max_cpu_seconds: float | None = None,
         max_batches: int | None = None,
+        target_val_cer: float | None = None,
+        rung_steps: int | None = None,
     ) -> None:
         self.limits = {
             k: v
             for k, v in {
                 "max_steps": _positive("max_steps", max_steps),
+                "rung_steps": _positive("rung_steps", rung_steps),
                 "max_batches": _positive("max_batches", max_batches),
                 "max_seconds": _positive("max_seconds", max_seconds),
                 "max_cpu_seconds": _positive("max_cpu_seconds", max_cpu_seconds),
             }.items()
             if v is not None
         }
+        if target_val_cer is not None and not 0 <= target_val_cer < 1:
+            raise ValueError(f"budget.target_val_cer must be in [0, 1), got {target_val_cer}")
+        self.target_val_cer = target_val_cer
         self.batches = 0
         self.seconds = 0.0
         self.cpu_seconds = 0.0
+        self.val_clock: list[list[float]] = []  # [step, seconds, cpu_seconds] per validation
         self.stopped_by: str | None = None
         self._start: tuple[float, float] | None = None
 
@@ -90,6 +108,18 @@ class Budget(pl.Callback):
 
     def on_validation_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._tick(restart=False)
+        if not trainer.sanity_checking:
+            self.val_clock.append(
+                [trainer.global_step, round(self.seconds, 3), round(self.cpu_seconds, 3)]
+            )
+
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        cer = trainer.callback_metrics.get("val_cer")
+        if trainer.sanity_checking or self.target_val_cer is None or cer is None:
+            return
+        if float(cer) <= self.target_val_cer:
+            self.stopped_by = self.stopped_by or "target_val_cer"
+            trainer.should_stop = True
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._tick(restart=False)
@@ -99,6 +129,7 @@ class Budget(pl.Callback):
         self.batches += 1
         used = {
             "max_steps": trainer.global_step,
+            "rung_steps": trainer.global_step,
             "max_batches": self.batches,
             "max_seconds": self.seconds,
             "max_cpu_seconds": self.cpu_seconds,
@@ -111,12 +142,18 @@ class Budget(pl.Callback):
     # --- resume -------------------------------------------------------------------------
 
     def state_dict(self) -> dict[str, Any]:
-        return {"batches": self.batches, "seconds": self.seconds, "cpu_seconds": self.cpu_seconds}
+        return {
+            "batches": self.batches,
+            "seconds": self.seconds,
+            "cpu_seconds": self.cpu_seconds,
+            "val_clock": self.val_clock,
+        }
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.batches = int(state_dict.get("batches", 0))
         self.seconds = float(state_dict.get("seconds", 0.0))
         self.cpu_seconds = float(state_dict.get("cpu_seconds", 0.0))
+        self.val_clock = [list(v) for v in state_dict.get("val_clock", [])]
 
 
 def stop_reason(trainer: pl.Trainer, budget: Budget) -> str:
@@ -128,3 +165,15 @@ def stop_reason(trainer: pl.Trainer, budget: Budget) -> str:
     if trainer.should_stop:  # nothing else in menu's trainer sets it
         return "early_stopping"
     return "max_epochs"
+
+
+def time_to(record: Mapping[str, Any], target: float) -> dict[str, Any] | None:
+    """The first validation of a run record at or below ``target``: its step, CER and the
+    training seconds and CPU-seconds spent until then; None if no validation reached it."""
+    clock = {int(v[0]): v for v in record.get("val_clock") or []}
+    for step, cer in record.get("val_history") or []:
+        if cer <= target and int(step) in clock:
+            _, seconds, cpu_seconds = clock[int(step)]
+            return {"step": int(step), "val_cer": cer, "seconds": seconds,
+                    "cpu_seconds": cpu_seconds}  # fmt: skip
+    return None

@@ -69,6 +69,17 @@ def check_trainer_key(key: str, value: object = "set") -> None:
         raise ConfigError(f"trainer.{key} is not an argument of Lightning's Trainer")
 
 
+#: Run record fields ``objective`` may name: what ``menu-train`` returns to Hydra.
+OBJECTIVES = ("val_cer", "test_cer", "test_wer", "train_seconds")
+
+
+def objective_value(cfg: DictConfig, record: dict) -> float | None:
+    """The value ``menu-train`` returns to Hydra for a run record: its ``cfg.objective``
+    field (the best validation CER unless configured), None when the run has none."""
+    value = record.get(cfg.get("objective", "val_cer"))
+    return None if value is None else float(value)
+
+
 def check(cfg: DictConfig) -> None:
     """Stop a configuration that cannot run as typed with a one-line :class:`ConfigError`
     naming the key to use (``trainer.*`` keys that menu sets from other groups, arguments
@@ -76,7 +87,7 @@ def check(cfg: DictConfig) -> None:
     for key, value in (cfg.get("trainer") or {}).items():
         check_trainer_key(str(key), value)
     budget = cfg.get("budget") or {}
-    for key in ("max_epochs", "max_steps", "max_batches", "val_every_steps"):
+    for key in ("max_epochs", "max_steps", "max_batches", "rung_steps", "val_every_steps"):
         value = budget.get(key)
         if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
             raise ConfigError(f"budget.{key} must be a whole number or null, got {value!r}")
@@ -86,6 +97,13 @@ def check(cfg: DictConfig) -> None:
             raise ConfigError(f"budget.{key} must be a number of seconds or null, got {value!r}")
         if value is not None and value <= 0:
             raise ConfigError(f"budget.{key} must be positive (null: no limit), got {value}")
+    target = budget.get("target_val_cer")
+    if target is not None and (isinstance(target, bool) or not isinstance(target, int | float)
+                               or not 0 <= target < 1):  # fmt: skip
+        raise ConfigError(f"budget.target_val_cer must be a CER in [0, 1) or null, got {target!r}")
+    objective = cfg.get("objective", "val_cer")
+    if objective not in OBJECTIVES:
+        raise ConfigError(f"objective must be one of {', '.join(OBJECTIVES)}, got {objective!r}")
     if budget.get("calibrate") and not (budget.get("max_cpu_seconds") or budget.get("max_seconds")):
         raise ConfigError(
             "budget.calibrate=true turns a time budget into steps: set budget.max_cpu_seconds"

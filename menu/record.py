@@ -145,6 +145,7 @@ def shards_sha256(urls: Any) -> str | None:
 NOT_IDENTITY = (
     "threads", "data.workers", "force", "isolate", "job_timeout", "name", "checkpoint", "logger",
     "trainer.enable_progress_bar", "trainer.log_every_n_steps",
+    "budget.rung_steps",  # a pause, not a different run: the next rung continues the folder
 )  # fmt: skip
 
 

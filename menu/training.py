@@ -81,6 +81,8 @@ def budget_callback(budget: DictConfig) -> Budget:
         max_seconds=budget.get("max_seconds"),
         max_cpu_seconds=budget.get("max_cpu_seconds"),
         max_batches=budget.get("max_batches"),
+        target_val_cer=budget.get("target_val_cer"),
+        rung_steps=budget.get("rung_steps"),
     )
 
 
@@ -240,6 +242,7 @@ def fit(
         "stopped_by": stop_reason(trainer, budget),
         "budget_used": {"seconds": round(budget.seconds, 3), "cpu_seconds": budget.cpu_seconds},
         "val_history": lit.history["val"],
+        "val_clock": budget.val_clock,  # [step, training seconds, CPU-seconds] per validation
         "resumed_at": lit.history["resumed_at"],
         "skipped_steps": dict(lit.skipped_steps),  # non-finite loss or gradient: not applied
         "resumed": resumed,
@@ -350,7 +353,12 @@ def finished(run_dir: Path, cfg: DictConfig, force: bool = False) -> dict[str, A
             f"{_differences(previous.get('config') or {}, cfg)}); give this run another "
             "folder (hydra.run.dir=...), or force=true to replace it"
         )
-    return previous if previous.get("status") == "ok" else None
+    if previous.get("status") != "ok":
+        return None
+    rung = cfg.budget.get("rung_steps")
+    if previous.get("stopped_by") == "rung_steps" and (rung is None or rung > previous["steps"]):
+        return None  # paused at a rung: train on from last.ckpt to the new one
+    return previous
 
 
 def _differences(recorded: dict[str, Any], cfg: DictConfig) -> str:

@@ -1,10 +1,12 @@
 """Benchmark menu on this machine: training (framework vs bare PyTorch), data pipeline,
-inference, synthetic generation, peak memory per preset, and tesseract.
+inference, synthetic generation, peak memory per preset, tesseract, and (asked for by name,
+it trains for hours) time to accuracy of training recipes.
 
     python scripts/bench.py --quick                       # everything in about 2 minutes
     python scripts/bench.py --out experiments/benchmarks/cpu.json
     python scripts/bench.py --only tesseract --checkpoint RUN/checkpoints/best.ckpt \\
         --test 'data/synth-XXXX/test-000000.tar'
+    python scripts/bench.py --only tta --out experiments/benchmarks/tta.json
 
 Prints progress on stderr, then the JSON and a short table on stdout. CPU always, plus the
 GPU when torch sees one. Threads: torch.set_num_threads(cores) (or --threads); data loading
@@ -22,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # benchmarks/: the checkout
 
-from benchmarks import PRESETS, SECTIONS, benchmark, table
+from benchmarks import LONG_SECTIONS, PRESETS, RECIPES, SECTIONS, benchmark, table
 from menu.record import write_json
 
 
@@ -33,8 +35,14 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--preset", default="conv_bilstm", help="experiment preset to train")
     ap.add_argument("--quick", action="store_true", help="small sizes: about 2 minutes")
     ap.add_argument("--out", type=Path, help="also write the JSON here")
-    ap.add_argument("--only", nargs="+", choices=SECTIONS, default=list(SECTIONS),
-                    help="sections to run (default: all)")  # fmt: skip
+    ap.add_argument("--only", nargs="+", choices=SECTIONS,
+                    default=[s for s in SECTIONS if s not in LONG_SECTIONS],
+                    help="sections (default: all but tta, which trains for hours)")  # fmt: skip
+    ap.add_argument("--recipes", nargs="+", choices=sorted(RECIPES),
+                    default=["vs_tesseract", "printed_fast"],
+                    help="recipes the tta section compares (the first: baseline)")  # fmt: skip
+    ap.add_argument("--targets", nargs="+", type=float,
+                    help="validation CERs the tta section times (default: 0.03 0.015)")  # fmt: skip
     ap.add_argument("--presets", nargs="+", default=list(PRESETS),
                     help="presets for the peak-memory section")  # fmt: skip
     ap.add_argument("--threads", type=int, help="torch threads (default: all cores)")
@@ -80,6 +88,8 @@ def main(argv: list[str] | None = None) -> dict:
         presets=args.presets,
         sizes=sizes,
         overrides=args.overrides,
+        recipes=args.recipes,
+        tta_targets=args.targets,
         log=lambda s: print(s, file=sys.stderr, flush=True),
     )
     result["command"] = " ".join(["python", "scripts/bench.py", *(argv or sys.argv[1:])])

@@ -18,7 +18,7 @@ import torch
 from tiny import menu_train
 
 from menu.calibrate import CALIBRATION, apply, calibrated
-from menu.config import OWNED_TRAINER_KEYS, ConfigError, check, compose
+from menu.config import OWNED_TRAINER_KEYS, ConfigError, check, compose, objective_value
 from menu.record import read_result
 from menu.replay import compare, environment_differences, replay_config, reproduce
 from menu.training import run
@@ -194,11 +194,20 @@ def test_config_yaml_holds_a_placeholder_for_every_owned_key():
         ("+trainer.not_a_trainer_arg=1", "not an argument of Lightning's Trainer"),
         ("budget.max_steps=1.5", "budget.max_steps must be a whole number"),
         ("budget.max_cpu_seconds=-3", "budget.max_cpu_seconds must be positive"),
+        ("budget.target_val_cer=2", "budget.target_val_cer must be a CER"),
+        ("objective=accuracy", "objective must be one of val_cer"),
     ],
 )
 def test_bad_values_stop_with_a_message(override, message):
     with pytest.raises(ConfigError, match=message):
         check(compose([override]))
+
+
+def test_menu_train_returns_the_validation_cer_to_sweepers_unless_told():
+    record = {"val_cer": 0.25, "test_cer": 0.5, "test_wer": None}
+    assert objective_value(compose([]), record) == 0.25  # never the test set by default
+    assert objective_value(compose(["objective=test_cer"]), record) == 0.5
+    assert objective_value(compose(["objective=test_wer"]), record) is None
 
 
 def test_cli_refuses_conflicting_keys_in_one_line(tiny, tmp_path):

@@ -10,6 +10,7 @@ import pytest
 import torch
 from tiny import bad_test_shard
 
+from menu.budget import time_to
 from menu.config import compose
 from menu.export import export
 from menu.infer import evaluate, load_checkpoint, predict
@@ -166,6 +167,26 @@ def test_cpu_budget_stops_training(tiny, tmp_path):
     assert 0 < record["steps"] < 100 * 32
     assert record["epochs"] < 50
     assert record["budget"]["max_cpu_seconds"] == 3
+
+
+def test_target_val_cer_ends_the_run_and_the_clock_says_when(tiny, tmp_path):
+    overrides = [*tiny["overrides"], "budget.max_epochs=100", "budget.val_every_steps=8"]
+    ran = run(compose([*overrides, "budget.max_steps=48"]), tmp_path / "full")
+    history = ran["val_history"]
+    steps = [step for step, _ in history]
+    assert [c[0] for c in ran["val_clock"]] == steps  # one clock reading per validation
+    seconds = [c[1] for c in ran["val_clock"]]
+    assert seconds == sorted(seconds) and seconds[0] > 0
+    target = history[2][1]  # reached at the third validation at the latest
+    first = next(step for step, cer in history if cer <= target)
+    record = run(compose([*overrides, f"budget.target_val_cer={target}"]), tmp_path / "tta")
+    assert record["stopped_by"] == "target_val_cer"
+    assert record["steps"] == first and record["val_history"][-1][1] <= target
+    reached = time_to(record, target)
+    assert reached["step"] == first and reached["cpu_seconds"] > 0
+    assert time_to(record, -1.0) is None
+    with pytest.raises(ValueError, match="target_val_cer"):
+        run(compose([*overrides, "budget.target_val_cer=1.5"]), tmp_path / "bad")
 
 
 def test_beam_search_decoding(tiny):

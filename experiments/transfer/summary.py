@@ -41,7 +41,8 @@ def table(sweep: Path, baseline: str = "full") -> pd.DataFrame:
                 "ablate": name,
                 "lines": len(frame),
                 "typography CER %": f"{100 * cer:.2f} [{100 * low:.2f}, {100 * high:.2f}]",
-                f"minus {baseline}, points": "" if name == baseline
+                f"minus {baseline}, points": ""
+                if name == baseline
                 else f"{100 * diff:+.2f} [{100 * dlow:+.2f}, {100 * dhigh:+.2f}] p={p:.3f}",
                 "_cer": cer,
             }

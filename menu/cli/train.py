@@ -12,7 +12,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, open_dict
 
-from menu.config import CONF_DIR, ConfigError, check, register_resolvers
+from menu.config import CONF_DIR, ConfigError, check, objective_value, register_resolvers
 from menu.isolate import run_isolated
 from menu.progress import report
 from menu.record import read_result
@@ -60,6 +60,7 @@ def isolated(cfg: DictConfig) -> bool:
 
 @hydra.main(config_path=str(CONF_DIR), config_name="config", version_base="1.3")
 def main(cfg: DictConfig) -> float | None:
+    """Train one run (or one job of a sweep); returns ``cfg.objective`` of its record."""
     hc = HydraConfig.get()
     multirun = hc.mode == RunMode.MULTIRUN
     extra: dict[str, Any] = {}
@@ -124,7 +125,7 @@ def main(cfg: DictConfig) -> float | None:
         record.get("stopped_by"),
         record.get("wall_seconds") or 0.0,
     )
-    return record["test_cer"]
+    return objective_value(cfg, record)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ import pandas as pd
 
 from menu.tables.load import _finished, axis_columns, load_runs, varying_axes
 from menu.tables.plots import plot_heatmap, plot_pareto
+from menu.tables.search import compute_line, plot_learning_curves, read_search, search_table
 from menu.tables.stats import default_axes, format_pivot, pivot, summarize
 
 SHOWN = {  # display names of the numeric columns in printed / md / tex tables
@@ -236,6 +237,18 @@ def aggregate(
     else:
         report += ["", "no finished run with a test CER: no pivot, no comparison"]
 
+    for d in dirs:  # a successive-halving search (hydra/sweeper=halving)
+        if (state := read_search(d)) is not None:
+            table = search_table(state)
+            report += ["", f"== search {d}: validation CER per rung ==", _show(_fmt(table))]
+            report.append(compute_line(state, table))
+            report.append(
+                "(the tables above mix budgets: a run stopped at an early rung "
+                "trained fewer steps; rank by the rung table)"
+            )
+            files += _write(out, "search", table, _fmt(table), False)
+            if plots:
+                files.append(plot_learning_curves(state, out / "learning_curves.png"))
     problems = runs[(runs["status"] != "ok") | runs["test_cer"].isna()].copy()
     problems.loc[problems["status"] == "ok", "error"] = "finished without test_cer"
     running = problems["status"] == "running"

@@ -1,0 +1,117 @@
+"""Time to accuracy (``scripts/bench.py --only tta``): how long each training recipe takes
+to reach target validation CERs, median over seeds, recipes side by side in one run.
+
+A recipe is a list of ``menu-train`` overrides with its own budget and schedule; the
+benchmark adds only ``budget.target_val_cer`` (the run ends at the first validation at or
+below the lowest target), a validation interval and ``threads``. Every validation's
+training clocks are in the run record (``val_clock``: step, seconds, CPU-seconds, with
+validation excluded), so one run gives the time to every target. A target the recipe's
+budget ends before reaching is reported as not reached, with the best validation CER.
+Runs go one after another: other load on the machine spoils the timings.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from menu.budget import time_to
+
+#: Named recipes: the printed-data recognizer of experiments/vs_tesseract as it was trained
+#: (its preset budget) and the fastest measured one.
+RECIPES: dict[str, list[str]] = {
+    "vs_tesseract": ["experiment=conv_bilstm", "norm=word", "data=printed"],
+    "printed_fast": ["experiment=printed_fast"],
+}
+#: Validation CER targets (fractions).
+TARGETS = (0.03, 0.015)
+
+
+def _median(values: Sequence[float]) -> float | None:
+    return statistics.median(values) if values else None
+
+
+def tta_compare(
+    recipes: Mapping[str, Sequence[str]],
+    *,
+    work_dir: str | Path,
+    targets: Sequence[float] = TARGETS,
+    seeds: Sequence[int] = (0, 1, 2),
+    threads: int = 2,
+    val_every_steps: int = 250,
+    extra: Sequence[str] = (),
+    log: Callable[[str], None] = lambda s: None,
+) -> dict[str, Any]:
+    """Train every recipe with every seed until the lowest target; per recipe and target
+    the median steps, seconds and CPU-seconds to reach it over the seeds that did, and
+    each CPU-seconds median as a ratio to the first recipe's."""
+    from menu.config import compose
+    from menu.training import run
+
+    if not recipes:
+        raise ValueError("no recipe to time")
+    if not targets or any(not 0 <= t < 1 for t in targets):
+        raise ValueError(f"targets must be validation CERs in [0, 1), got {list(targets)}")
+    out: dict[str, Any] = {"targets": list(targets), "seeds": list(seeds), "threads": threads,
+                           "val_every_steps": val_every_steps, "recipes": {}}  # fmt: skip
+    for name, overrides in recipes.items():
+        runs = []
+        for seed in seeds:
+            cfg = compose([*overrides, *extra, f"seed={seed}", f"threads={threads}",
+                           f"budget.target_val_cer={min(targets)}",
+                           f"budget.val_every_steps={val_every_steps}",
+                           "early_stopping.patience=null",
+                           "trainer.enable_progress_bar=false"])  # fmt: skip
+            t0 = time.perf_counter()
+            record = run(cfg, Path(work_dir) / "tta" / name / f"seed={seed}", force=True)
+            reached = {str(t): time_to(record, t) for t in targets}
+            runs.append({
+                "seed": seed,
+                "wall_seconds": round(time.perf_counter() - t0, 1),
+                "steps": record["steps"],
+                "stopped_by": record["stopped_by"],
+                "best_val_cer": min((c for _, c in record["val_history"]), default=None),
+                "test_cer": record.get("test_cer"),
+                "reached": reached,
+            })  # fmt: skip
+            times = ", ".join(
+                f"{t}: " + ("not reached" if r is None else f"{r['cpu_seconds']:.0f} CPU-s")
+                for t, r in reached.items()
+            )
+            log(f"tta {name} seed {seed}: {times}")
+        summary = {}
+        for t in map(str, targets):
+            hits = [r["reached"][t] for r in runs if r["reached"][t] is not None]
+            summary[t] = {
+                "reached": f"{len(hits)}/{len(runs)}",
+                **{k: _median([h[k] for h in hits]) for k in ("step", "seconds", "cpu_seconds")},
+            }
+        out["recipes"][name] = {"overrides": list(overrides), "runs": runs, "median": summary}
+    first = next(iter(out["recipes"].values()))["median"]
+    for rec in out["recipes"].values():
+        for t, m in rec["median"].items():
+            base = first[t]["cpu_seconds"]
+            m["cpu_seconds_vs_first"] = (
+                None if base is None or m["cpu_seconds"] is None else m["cpu_seconds"] / base
+            )
+    return out
+
+
+def tta_rows(tta: Mapping[str, Any]) -> list[str]:
+    """The tta section as lines of the benchmark's table."""
+    from benchmarks.report import fmt
+
+    head = (
+        f"time to validation CER ({len(tta['seeds'])} seed(s), {tta['threads']} threads; "
+        "median steps, wall s, CPU-s of training; CPU-s vs the first recipe):"
+    )
+    return [head] + [
+        f"  {name} to {100 * float(t):g}%: reached {m['reached']}, {fmt(m['step'], 0)} steps, "
+        f"{fmt(m['seconds'], 0)} s, {fmt(m['cpu_seconds'], 0)} CPU-s "
+        f"({fmt(m['cpu_seconds_vs_first'], 2)}x)"
+        for name, rec in tta["recipes"].items()
+        for t, m in rec["median"].items()
+    ]

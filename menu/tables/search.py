@@ -1,0 +1,92 @@
+"""A successive-halving search in tables (``search.json`` of ``hydra/sweeper=halving``):
+each configuration's validation CER per rung, how far it got, the compute spent against
+the full-factorial sweep at the final budget, and the learning curves."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from menu.record import read_result
+
+
+def read_search(sweep_dir: str | Path) -> dict[str, Any] | None:
+    """The sweeper's ``search.json`` of a sweep folder, None if it has none."""
+    path = Path(sweep_dir) / "search.json"
+    if not path.is_file():
+        return None
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _record(state: dict[str, Any], i: int) -> dict[str, Any]:
+    run_dir = state.get("run_dirs", {}).get(str(i))
+    return (read_result(run_dir) or {}) if run_dir else {}
+
+
+def search_table(state: dict[str, Any]) -> pd.DataFrame:
+    """One row per configuration, best first: the rungs it trained, the steps of the last,
+    its validation CER at every rung it reached, and its record's test CER."""
+    rows = []
+    rungs = state["rungs"]
+    for i, label in enumerate(state["configurations"]):
+        reached = [k for k, values in enumerate(state["values"]) if str(i) in values]
+        record = _record(state, i)
+        row: dict[str, Any] = {
+            "configuration": label,
+            "rung": max(reached, default=-1),
+            "steps": rungs[max(reached)] if reached else 0,
+        }
+        for k in range(len(rungs)):
+            row[f"val_cer@{rungs[k]}"] = state["values"][k].get(str(i)) if k in reached else None
+        row["test_cer"] = record.get("test_cer") if record.get("status") == "ok" else None
+        row["status"] = record.get("status", "-")
+        last = row[f"val_cer@{row['steps']}"] if reached else None
+        row["_key"] = (-row["rung"], float("inf") if last is None else last, i)
+        rows.append(row)
+    table = pd.DataFrame(sorted(rows, key=lambda r: r["_key"]))
+    return table.drop(columns="_key")
+
+
+def compute_line(state: dict[str, Any], table: pd.DataFrame) -> str:
+    """The training steps the search spent and what the full-factorial sweep of its
+    configurations at the final budget would have."""
+    spent = int(table["steps"].sum())
+    full = len(table) * state["rungs"][-1]
+    return (
+        f"{len(table)} configurations, rungs {state['rungs']} (eta {state['eta']}): "
+        f"{spent:,} training steps, {spent / max(full, 1):.0%} of the {full:,} of a full "
+        f"factorial sweep at {state['rungs'][-1]:,} steps"
+    )
+
+
+def plot_learning_curves(state: dict[str, Any], path: Path) -> Path:
+    """Validation CER against training steps, one line per configuration (from its
+    record's ``val_history``), those that reached the last rung in colour."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(7.5, 4.5), layout="tight")
+    ax = fig.add_subplot()
+    final = len(state["rungs"]) - 1
+    survivors = set(state["values"][final]) if len(state["values"]) > final else set()
+    for i, label in enumerate(state["configurations"]):
+        history = _record(state, i).get("val_history") or []
+        if not history:
+            continue
+        steps, cers = zip(*history, strict=True)
+        if str(i) in survivors:
+            ax.plot(steps, cers, lw=2, marker="o", ms=3, label=label, zorder=3)
+        else:
+            ax.plot(steps, cers, lw=0.8, color="0.7", zorder=1)
+    for r in state["rungs"]:
+        ax.axvline(r, color="0.85", lw=0.8, ls="--", zorder=0)
+    ax.set_xscale("log")
+    ax.set_xlabel("training steps (rungs dashed)")
+    ax.set_ylabel("validation CER")
+    ax.set_title("successive halving: learning curves (grey: stopped at an earlier rung)")
+    if survivors:
+        ax.legend(fontsize=7, loc="upper right")
+    fig.savefig(path, dpi=120)
+    return path
