@@ -125,7 +125,10 @@ def table(result: dict[str, Any]) -> str:
         alts = inf.get("variants", {})
         for bs, v in inf["batch_sizes"].items():
             others = ", ".join(
-                f"{name}: {fmt(alt[bs]['lines_per_s'])}" for name, alt in alts.items() if bs in alt
+                f"{name}: {fmt(alt[bs]['lines_per_s'])}"
+                + (f" CER {alt[bs]['cer_change']:+.4f}" if "cer_change" in alt[bs] else "")
+                for name, alt in alts.items()
+                if bs in alt
             )
             rows.append(
                 f"  batch {bs}: {fmt(v['lines_per_s'])} / {fmt(v['end_to_end_lines_per_s'])}, "

@@ -128,6 +128,39 @@ def infer_throughput(
                 out["variants"][name] = alt
             model.use_channels_last(layout)
             model.conv_chunk = chunk
+            out["variants"] |= inference_variants(checkpoint, urls, batch_sizes, repeats, device)
+    return out
+
+
+def inference_variants(
+    checkpoint: str | os.PathLike,
+    urls: str | Sequence[str],
+    batch_sizes: Sequence[int],
+    repeats: int,
+    device: str = "cpu",
+) -> dict[str, Any]:
+    """Recognize-only lines/s and CER with batch norm folded into the convolutions, and
+    also with int8 dynamic quantization of the LSTM and linear layers (CPU), each with its
+    CER change against the checkpoint as trained (``menu.models.inference``)."""
+    from menu.infer import evaluate, load_checkpoint
+    from menu.models.inference import for_inference
+
+    base = evaluate(load_checkpoint(checkpoint, device=device), urls, confusions=0)["cer"]
+    out: dict[str, Any] = {}
+    for name, quantize in (("batchnorm_folded", False), ("folded_int8", True)):
+        if quantize and device != "cpu":
+            continue
+        lit = load_checkpoint(checkpoint, device=device)
+        lit.model = for_inference(lit.model, quantize=quantize)
+        alt: dict[str, Any] = {}
+        for bs in batch_sizes:
+            cer = evaluate(lit, urls, batch_size=bs, confusions=0)["cer"]  # untimed first pass
+            rates = [
+                evaluate(lit, urls, batch_size=bs, confusions=0)["lines_per_s"]
+                for _ in range(max(1, repeats))
+            ]
+            alt[str(bs)] = {"lines_per_s": stats(rates), "cer": cer, "cer_change": cer - base}
+        out[name] = alt
     return out
 
 

@@ -201,3 +201,26 @@ def test_cpu_inference_in_conv_chunks_equals_one_line_at_a_time(conv):
         whole = model(x, widths)
     assert whole.shape == batched.shape
     assert torch.allclose(whole[0], batched[0], atol=1e-5)
+
+
+def test_folding_batch_norm_keeps_the_function_and_quantizing_keeps_the_shapes():
+    from menu.models.inference import fold_batchnorm, for_inference
+
+    torch.manual_seed(0)
+    model = build_model(compose(["experiment=conv_bilstm", "norm.height=32"]), num_classes=12)
+    for m in model.modules():  # running statistics other than the initial 0/1
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.running_var.uniform_(0.5, 2.0)
+    x, widths = torch.rand(2, 1, 32, 120), torch.tensor([120, 80])
+    with pytest.raises(ValueError, match="eval mode"):
+        fold_batchnorm(model)
+    model.eval()
+    with torch.inference_mode():
+        before = model(x, widths)
+        assert fold_batchnorm(model) == 3  # vgg: conv + bn per layer
+        assert torch.allclose(model(x, widths), before, atol=1e-4)
+        quantized = for_inference(model, quantize=True)
+        out = quantized(x, widths)
+    assert out.shape == before.shape and torch.isfinite(out).all()
+    assert not any(isinstance(m, torch.nn.LSTM) for m in quantized.modules())

@@ -1,0 +1,44 @@
+"""Faster inference of a trained recognizer: batch norm folded into the convolutions (the
+same function, fewer passes over memory) and, optionally, int8 dynamic quantization of the
+LSTM and linear layers (a slightly different function: measure its CER)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+
+def fold_batchnorm(model: nn.Module) -> int:
+    """Fold every ``BatchNorm2d`` that directly follows a ``Conv2d`` in an ``nn.Sequential``
+    into that convolution (eval mode only: the running statistics become the conv's weight
+    and bias; the norm becomes an identity). Returns how many were folded. Convolutions
+    outside a Sequential (ResNet blocks' ``conv1``/``bn1``) are left as they are."""
+    if model.training:
+        raise ValueError("fold batch norm only into a model in eval mode (model.eval())")
+    folded = 0
+    for module in model.modules():
+        if not isinstance(module, nn.Sequential):
+            continue
+        for i in range(len(module) - 1):
+            conv, bn = module[i], module[i + 1]
+            if isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d):
+                module[i] = fuse_conv_bn_eval(conv, bn)
+                module[i + 1] = nn.Identity()
+                folded += 1
+    return folded
+
+
+def quantize_dynamic(model: nn.Module) -> nn.Module:
+    """A copy of ``model`` with int8 weights in its LSTM and linear layers (activations
+    quantized on the fly, CPU only); the convolutions stay float. torch 2.13 warns that
+    its quantized tensor functions are deprecated (torchao takes over): a measurement aid."""
+    return torch.ao.quantization.quantize_dynamic(model, {nn.LSTM, nn.Linear}, dtype=torch.qint8)
+
+
+def for_inference(model: nn.Module, quantize: bool = False) -> nn.Module:
+    """``model`` in eval mode with batch norm folded and, with ``quantize``, int8 LSTM and
+    linear layers (a copy then; otherwise the same module, changed in place)."""
+    model.eval()
+    fold_batchnorm(model)
+    return quantize_dynamic(model) if quantize else model
