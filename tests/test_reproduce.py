@@ -79,6 +79,7 @@ def test_replay_of_an_init_from_run_and_a_changed_checkpoint(tiny, tmp_path):
     assert any("init_from" in d and "changed" in d for d in differences)
 
 
+@pytest.mark.slow  # about 25 s; the default suite keeps a faster test of the same path
 def test_replay_of_runs_from_a_parallel_sweep_with_a_cpu_budget(tiny, tmp_path):
     """The README path: a joblib sweep (2 jobs, 1 thread each) with a CPU-time budget, then
     menu-reproduce of each run (on all cores, unless the record pins the threads)."""
@@ -160,6 +161,7 @@ def test_calibrated_budget_is_measured_once(tiny, tmp_path):
         check(compose([*tiny["overrides"], "budget.calibrate=true"]))
 
 
+@pytest.mark.slow  # about 25 s; the default suite keeps a faster test of the same path
 def test_a_calibrated_sweep_gives_every_run_the_same_steps(tiny, tmp_path):
     menu_train(
         "-m", *tiny["overrides"], "budget.max_epochs=100", "budget.max_cpu_seconds=1",

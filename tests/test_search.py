@@ -91,7 +91,7 @@ def test_halving_from_the_command_line_continues_runs_and_resumes(tmp_path):
     args = [
         "-m", *tiny_overrides(tmp_path / "data", corpus), "name=search", "isolate=false",
         "data.synth.n_train=64", "data.synth.n_val=16", "data.synth.n_test=16",
-        "hydra/sweeper=halving", "hydra.sweeper.min_steps=4", "hydra.sweeper.max_steps=36",
+        "hydra/sweeper=halving", "hydra.sweeper.min_steps=3", "hydra.sweeper.max_steps=27",
         "hydra.sweeper.seeds=2",
         "conv=vgg,resnet", "reduce=sum,max", "seq.hidden=16,32",
         f"hydra.sweep.dir={tmp_path}/search",
@@ -101,19 +101,19 @@ def test_halving_from_the_command_line_continues_runs_and_resumes(tmp_path):
                for p in (tmp_path / "search").glob("*/result.json")}  # fmt: skip
     assert len(records) == 9 and {r["status"] for r in records.values()} == {"ok"}
     steps = sorted(r["steps"] for r in records.values())
-    assert steps == [4] * 6 + [12, 36, 36]  # 8 -> 2 -> 1 (eta 3), and the finalist's seed 1
-    final = next(r for r in records.values() if r["steps"] == 36 and r["seed"] == 0)
+    assert steps == [3] * 6 + [9, 27, 27]  # 8 -> 2 -> 1 (eta 3), and the finalist's seed 1
+    final = next(r for r in records.values() if r["steps"] == 27 and r["seed"] == 0)
     seed1 = next(r for r in records.values() if r["seed"] == 1)
     assert seed1["resumed_at"] == [] and seed1["choices"] == final["choices"]
-    assert final["resumed_at"] == [4, 12] and final["stopped_by"] == "max_steps"
+    assert final["resumed_at"] == [3, 9] and final["stopped_by"] == "max_steps"
     val_steps = [s for s, _ in final["val_history"]]  # one curve across the rungs
-    assert {4, 12, 36} <= set(val_steps) and val_steps == sorted(set(val_steps))
+    assert {3, 9, 27} <= set(val_steps) and val_steps == sorted(set(val_steps))
     state = json.loads((tmp_path / "search" / "search.json").read_text())
-    assert state["rungs"] == [4, 12, 36] and len(state["promoted"][0]) == 2
+    assert state["rungs"] == [3, 9, 27] and len(state["promoted"][0]) == 2
     table = tmp_path / "search" / "table"  # written by the sweep's end callback
     assert (table / "learning_curves.png").is_file() and (table / "search.csv").is_file()
     report = (table / "report.txt").read_text()
-    assert "== search" in report and "of a full factorial sweep at 36 steps" in report
+    assert "== search" in report and "of a full factorial sweep at 27 steps" in report
     # the same command again trains nothing: every rung's run is found finished
     started = {k: r["started"] for k, r in records.items()}
     menu_train(*args, cwd=tmp_path)

@@ -58,6 +58,7 @@ def test_parallel_2x2_sweep_tables_and_restart(tiny, tmp_path):
     assert {p: p.stat().st_mtime_ns for p in runs} == before
 
 
+@pytest.mark.slow  # about 25 s; the default suite keeps a faster test of the same path
 def test_a_failing_combination_does_not_stop_the_sweep(tiny, tmp_path):
     root, overrides = tiny
     # ConvHead takes no `bidirectional`: the seq=none job fails when the model is built.
@@ -147,6 +148,7 @@ def test_a_killed_job_does_not_stop_a_parallel_sweep(tiny, tmp_path):
     assert "SIGKILL" in (sweep / "table" / "problems.csv").read_text()
 
 
+@pytest.mark.slow  # about 25 s; the default suite keeps a faster test of the same path
 def test_a_hung_job_is_stopped_by_its_timeout(tiny, tmp_path):
     root, overrides = tiny
     menu_train("-m", *overrides, "budget.max_epochs=500", "job_timeout=6",
