@@ -2,7 +2,7 @@
 # An installed menu works anywhere: build the wheel, install it into a fresh virtual
 # environment (no source tree on the path), then from an empty temporary folder train 5 steps,
 # and train a user's own reduction (their package + config folder) through MENU_CONFIG_PATH
-# and through Hydra's search path. Run by CI (.ci/run); about 2 minutes.
+# and through Hydra's search path; a 2-configuration successive-halving search. Run by CI (.ci/run); about 2 minutes.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 tmp=$(mktemp -d)
@@ -30,4 +30,8 @@ done
 PYTHONPATH="$work" "$venv/menu-eval" envvar/checkpoints/best.ckpt --config-dir my_conf \
     "$(ls -d "$work"/data/synth-*/ | head -1)test-000000.tar" > eval.json
 grep -q '"n": 8' eval.json
+# the successive-halving sweeper ships as a Hydra plugin: 2 configurations, rungs of 2 and 4 steps
+"$venv/menu-train" -m "${tiny[@]}" hydra/sweeper=halving hydra.sweeper.min_steps=2 \
+    hydra.sweeper.max_steps=4 hydra.sweeper.eta=2 reduce=sum,max hydra.sweep.dir=search
+grep -q '"rungs": \[' search/search.json
 echo "wheel check: ok (installed menu-ocr trains from $work; a user option trains and loads)"
