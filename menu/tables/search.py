@@ -26,12 +26,19 @@ def _record(state: dict[str, Any], i: int) -> dict[str, Any]:
     return (read_result(run_dir) or {}) if run_dir else {}
 
 
+def labels(configurations: list[str]) -> list[str]:
+    """Each configuration's overrides without those every configuration shares."""
+    split = [c.split(" ") for c in configurations]
+    shared = set.intersection(*(set(c) for c in split)) if len(split) > 1 else set()
+    return [" ".join(o for o in c if o not in shared) or "(base)" for c in split]
+
+
 def search_table(state: dict[str, Any]) -> pd.DataFrame:
     """One row per configuration, best first: the rungs it trained, the steps of the last,
     its validation CER at every rung it reached, and its record's test CER."""
     rows = []
     rungs = state["rungs"]
-    for i, label in enumerate(state["configurations"]):
+    for i, label in enumerate(labels(state["configurations"])):
         reached = [k for k, values in enumerate(state["values"]) if str(i) in values]
         record = _record(state, i)
         row: dict[str, Any] = {
@@ -71,7 +78,7 @@ def plot_learning_curves(state: dict[str, Any], path: Path) -> Path:
     ax = fig.add_subplot()
     final = len(state["rungs"]) - 1
     survivors = set(state["values"][final]) if len(state["values"]) > final else set()
-    for i, label in enumerate(state["configurations"]):
+    for i, label in enumerate(labels(state["configurations"])):
         history = _record(state, i).get("val_history") or []
         if not history:
             continue
