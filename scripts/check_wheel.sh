@@ -15,8 +15,9 @@ venv="$tmp/venv/bin"
 work="$tmp/work"
 mkdir -p "$work"
 cd "$work"
-tiny=(data.synth.n_train=64 data.synth.n_val=8 data.synth.n_test=8 data.synth.progress=false
-      trainer.enable_progress_bar=false budget.max_steps=5)
+small=(data.synth.n_train=64 data.synth.n_val=8 data.synth.n_test=8 data.synth.progress=false
+       trainer.enable_progress_bar=false)
+tiny=("${small[@]}" budget.max_steps=5)
 "$venv/menu-train" "${tiny[@]}" hydra.run.dir=run
 grep -q '"status": "ok"' run/result.json
 cp -r "$root/tests/fixtures/user_option/." "$work/"  # mypkg/ (a reduction) + my_conf/
@@ -31,7 +32,7 @@ PYTHONPATH="$work" "$venv/menu-eval" envvar/checkpoints/best.ckpt --config-dir m
     "$(ls -d "$work"/data/synth-*/ | head -1)test-000000.tar" > eval.json
 grep -q '"n": 8' eval.json
 # the successive-halving sweeper ships as a Hydra plugin: 2 configurations, rungs of 2 and 4 steps
-"$venv/menu-train" -m "${tiny[@]:0:6}" hydra/sweeper=halving hydra.sweeper.min_steps=2 \
+"$venv/menu-train" -m "${small[@]}" hydra/sweeper=halving hydra.sweeper.min_steps=2 \
     hydra.sweeper.max_steps=4 hydra.sweeper.eta=2 reduce=sum,max hydra.sweep.dir=search
 grep -q '"rungs": \[' search/search.json
 echo "wheel check: ok (installed menu-ocr trains from $work; a user option trains and loads)"
