@@ -35,6 +35,8 @@ from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 
+from menu.record import read_result
+
 log = logging.getLogger(__name__)
 
 #: Keys the sweeper sets for every job; the command line must leave them to it.
@@ -73,14 +75,6 @@ def _run_dir(job: JobReturn) -> Path | None:
     try:
         return Path(job.hydra_cfg.hydra.runtime.output_dir)  # type: ignore[union-attr]
     except AttributeError:
-        return None
-
-
-def _record(job: JobReturn) -> dict[str, Any] | None:
-    run_dir = _run_dir(job)
-    try:
-        return json.loads((run_dir / "result.json").read_text(encoding="utf-8"))
-    except (TypeError, OSError, ValueError):
         return None
 
 
@@ -146,6 +140,10 @@ class HalvingSweeper(Sweeper):
             "promoted": [],  # per rung: the indices that go on
             "run_dirs": {},  # configuration index: its run folder
         }
+
+        def save() -> None:
+            (sweep_dir / "search.json").write_text(json.dumps(state, indent=1), encoding="utf-8")
+
         alive, returns, job = list(range(len(configs))), [], 0
         for k, steps in enumerate(self.budgets):
             batch = [
@@ -165,7 +163,7 @@ class HalvingSweeper(Sweeper):
             if k + 1 < len(self.budgets):
                 alive = promote(values, self.eta)
                 state["promoted"].append(alive)
-            (sweep_dir / "search.json").write_text(json.dumps(state, indent=1), encoding="utf-8")
+            save()
             if not alive:
                 log.error("no run of rung %d has a validation CER: the search stops", k)
                 return returns
@@ -181,14 +179,15 @@ class HalvingSweeper(Sweeper):
             log.info("finalists: %d run(s) with seeds 1..%d", len(batch), self.seeds - 1)
             returns.append(self.launcher.launch(batch, initial_job_idx=job))
             state["seed_runs"] = [" ".join(b) for b in batch]
-            (sweep_dir / "search.json").write_text(json.dumps(state, indent=1), encoding="utf-8")
+            save()
         return returns
 
     def value(self, job: JobReturn, steps: int) -> float | None:
         """What a job of a rung is ranked by: the best validation CER of its run up to the
         rung (from its record); a job without a record (a fake launcher in tests) is ranked
         by its return value."""
-        record = _record(job)
+        run_dir = _run_dir(job)
+        record = read_result(run_dir) if run_dir is not None else None
         if record is not None:
             return value_at(record, steps)
         if job.status != JobStatus.COMPLETED:
