@@ -1,23 +1,33 @@
-"""Successive halving over the grid: a Hydra sweeper (``hydra/sweeper=halving``).
+"""Successive halving and Hyperband over the grid: a Hydra sweeper (``hydra/sweeper=halving``).
 
 Every configuration of the sweep (the basic sweeper's lists: ``conv=vgg,resnet``,
-``norm=glob(*)``, ...) trains to the first rung's steps; the best ``1/eta`` by validation CER
-go on to ``eta`` times the steps, and so on up to ``max_steps``::
+``norm=glob(*)``, ...; or ``samples`` of them drawn, with continuous knobs such as
+``optim.optimizer.lr='tag(log,interval(3e-4,3e-3))'``: :mod:`menu.space`) trains to the first rung's
+budget; the best ``1/eta`` by validation CER go on to ``eta`` times the budget, and so on up
+to ``max_budget``::
 
-    menu-train -m hydra/sweeper=halving hydra.sweeper.min_steps=300 \\
-        hydra.sweeper.max_steps=8100 conv=glob(*) reduce=sum,max,concat
+    menu-train -m hydra/sweeper=halving hydra.sweeper.min_budget=300 \\
+        hydra.sweeper.max_budget=8100 conv=glob(*) reduce=sum,max,concat
+
+The budget ``unit`` is ``steps``, or ``cpu_seconds``: calibrated CPU time, measured once as
+steps on the sweep's base configuration (``budget.json`` in the sweep folder, as
+``budget.calibrate`` does), so every configuration gets equal, repeatable steps.
+``hyperband: true`` hedges the first budget: brackets of successive halving that start at
+every rung, the later ones with fewer configurations (Li et al., 2018), each bracket drawing
+its own configurations.
 
 A promoted run continues in its own folder from its own ``last.ckpt`` (``budget.rung_steps``
-pauses a run; the learning-rate schedule spans ``max_steps`` from the start, so a run's
-first 300 steps are the same whether it stops there or goes on), never from scratch.
-Promotion reads each run's record: its best validation CER up to the rung's step (never
-the test set). A run that failed or diverged has no value and drops out, its error in its
-record. The sweep writes ``search.json`` (rungs, each configuration's value per rung,
-promotions) after every rung. With ``seeds: 3`` the configurations that finish the last
-rung train again with seeds 1 and 2 (``menu-table`` then has seed spreads and CIs for the
-finalists). Killed and started again, the same command retrains nothing
-it finished: a finished run of a rung is returned as it is, and the promotions are
-recomputed from the records. Any Hydra launcher runs the rungs (basic, joblib, submitit).
+pauses a run; the learning-rate schedule spans the final budget from the start, so a run's
+first 300 steps are the same whether it stops there or goes on), never from scratch; a
+configuration drawn again by a later bracket is the same run. Promotion reads each run's
+record: its best validation CER up to the rung's step (never the test set). A run that
+failed or diverged has no value and drops out, its error in its record. The sweep writes
+``search.json`` (rungs, each configuration's value per rung, promotions) after every rung.
+With ``seeds: 3`` the configurations that finish the last rung train again with seeds 1 and
+2 (``menu-table`` then has seed spreads and CIs for the finalists). Killed and started
+again, the same command retrains nothing it finished: draws are seeded, a finished run of a
+rung is returned as it is, and the promotions are recomputed from the records. Any Hydra
+launcher runs the rungs (basic, joblib, submitit).
 """
 
 from __future__ import annotations
@@ -25,35 +35,52 @@ from __future__ import annotations
 import json
 import logging
 import math
+import random
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.utils import JobReturn, JobStatus
 from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 
 from menu.record import read_result
+from menu.space import Space
 
 log = logging.getLogger(__name__)
 
 #: Keys the sweeper sets for every job; the command line must leave them to it.
 OWNED = ("budget.max_steps", "budget.rung_steps")
+#: Budget units: training steps, or CPU-seconds calibrated into steps once per sweep.
+UNITS = ("steps", "cpu_seconds")
 
 
-def rungs(min_steps: int, max_steps: int, eta: int) -> list[int]:
-    """The step budget of each rung: ``min_steps * eta**k`` below ``max_steps``, then
-    ``max_steps``."""
+def rungs(min_budget: int, max_budget: int, eta: int) -> list[int]:
+    """The budget of each rung: ``min_budget * eta**k`` below ``max_budget``, then
+    ``max_budget``."""
     if eta < 2:
         raise ValueError(f"eta must be at least 2, got {eta}")
-    if not 0 < min_steps <= max_steps:
-        raise ValueError(f"need 0 < min_steps <= max_steps, got {min_steps} and {max_steps}")
-    out = [int(min_steps)]
-    while out[-1] * eta < max_steps:
+    if not 0 < min_budget <= max_budget:
+        raise ValueError(f"need 0 < min_budget <= max_budget, got {min_budget} and {max_budget}")
+    out = [int(min_budget)]
+    while out[-1] * eta < max_budget:
         out.append(out[-1] * eta)
-    return out if out[-1] == max_steps else [*out, int(max_steps)]
+    return out if out[-1] == max_budget else [*out, int(max_budget)]
+
+
+def brackets(n_rungs: int, eta: int, n: int, hyperband: bool) -> list[tuple[int, int]]:
+    """(first rung, configurations) of each bracket. Successive halving is one bracket of
+    ``n`` from rung 0; Hyperband has one per rung, bracket ``s`` (``s_max`` down to 0)
+    starting at rung ``s_max - s`` with ``ceil(n (s_max + 1) / ((s + 1) eta**(s_max - s)))``:
+    ``n = eta**s_max`` gives Li et al.'s brackets."""
+    if not hyperband:
+        return [(0, n)]
+    s_max = n_rungs - 1
+    return [
+        (s_max - s, max(1, math.ceil(n * (s_max + 1) / ((s + 1) * eta ** (s_max - s)))))
+        for s in range(s_max, -1, -1)
+    ]
 
 
 def promote(values: Mapping[int, float | None], eta: int) -> list[int]:
@@ -79,19 +106,29 @@ def _run_dir(job: JobReturn) -> Path | None:
 
 
 class HalvingSweeper(Sweeper):
-    """Successive halving (see the module docstring)."""
+    """Successive halving and Hyperband (see the module docstring)."""
 
     def __init__(
         self,
-        min_steps: int,
-        max_steps: int,
+        min_budget: int,
+        max_budget: int,
         eta: int = 3,
+        unit: str = "steps",
+        samples: int | None = None,
+        seed: int = 0,
+        hyperband: bool = False,
         seeds: int = 1,
         params: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__()
-        self.budgets = rungs(int(min_steps), int(max_steps), int(eta))
-        self.eta = int(eta)
+        if unit not in UNITS:
+            raise ValueError(f"hydra.sweeper.unit must be one of {UNITS}, got {unit!r}")
+        self.budgets = rungs(int(min_budget), int(max_budget), int(eta))
+        self.eta, self.unit, self.hyperband = int(eta), unit, bool(hyperband)
+        if samples is not None and int(samples) < 1:
+            raise ValueError(f"hydra.sweeper.samples must be at least 1 (or null), got {samples}")
+        self.samples = None if samples is None else int(samples)
+        self.seed = int(seed)
         if int(seeds) < 1:
             raise ValueError(f"seeds must be at least 1, got {seeds}")
         self.seeds = int(seeds)
@@ -110,68 +147,106 @@ class HalvingSweeper(Sweeper):
             hydra_context=hydra_context, task_function=task_function, config=config
         )
 
-    def configurations(self, arguments: Sequence[str]) -> list[list[str]]:
-        """Every combination of the sweep's lists, as override lists (the basic sweeper's)."""
-        from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
-
+    def space(self, arguments: Sequence[str]) -> Space:
+        """The sweep's space: ``params`` and the command line's overrides."""
         loader = self.hydra_context.config_loader if self.hydra_context else None
-        parsed = OverridesParser.create(config_loader=loader).parse_overrides(
-            [*(f"{k}={v}" for k, v in self.params.items()), *arguments]
-        )
-        owned = [o.get_key_element() for o in parsed if o.get_key_element() in OWNED]
+        space = Space.parse([*(f"{k}={v}" for k, v in self.params.items()), *arguments], loader)
+        owned = [k for k in space.keys if k in OWNED]
         if owned:
             raise ValueError(
-                f"{owned[0]} is set by the halving sweeper: use hydra.sweeper.min_steps, "
-                "hydra.sweeper.max_steps and hydra.sweeper.eta"
+                f"{owned[0]} is set by the halving sweeper: use hydra.sweeper.min_budget, "
+                "hydra.sweeper.max_budget and hydra.sweeper.eta"
             )
-        return BasicSweeper.split_arguments(parsed, None)[0]
+        return space
+
+    def step_rungs(self, sweep_dir: Path) -> list[int]:
+        """The rungs in training steps (``cpu_seconds``: calibrated once, :mod:`menu.calibrate`)."""
+        if self.unit == "steps":
+            return list(self.budgets)
+        from omegaconf import open_dict
+
+        from menu.calibrate import calibrated
+        from menu.threads import job_threads
+
+        assert self.config is not None
+        cfg = OmegaConf.masked_copy(self.config, [k for k in self.config if k != "hydra"])
+        with open_dict(cfg):
+            cfg.threads = job_threads(cfg.get("threads"), self.config.hydra.launcher.get("n_jobs"))
+            cfg.budget.max_cpu_seconds = self.budgets[-1]
+        per_second = calibrated(cfg, sweep_dir)["max_steps"] / self.budgets[-1]
+        return [max(1, round(b * per_second)) for b in self.budgets]
 
     def sweep(self, arguments: list[str]) -> list[Sequence[JobReturn]]:
         assert self.config is not None and self.launcher is not None
-        configs = self.configurations(arguments)
+        space = self.space(arguments)
+        if self.samples is None and space.continuous:
+            space.grid()  # raises: an interval needs samples
         sweep_dir = Path(self.config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
+        steps = self.step_rungs(sweep_dir)
+        n = self.samples if self.samples is not None else len(space.grid())
+        rng = random.Random(self.seed)
         state: dict[str, Any] = {
-            "rungs": self.budgets,
+            "unit": self.unit,
+            "budgets": self.budgets,
+            "rungs": steps,  # the budgets in training steps
             "eta": self.eta,
-            "configurations": [" ".join(c) for c in configs],
-            "values": [],  # per rung: {configuration index: best val CER up to the rung}
-            "promoted": [],  # per rung: the indices that go on
+            "hyperband": self.hyperband,
+            "configurations": [],  # each distinct configuration once (index: its place)
             "run_dirs": {},  # configuration index: its run folder
+            "brackets": [],  # rungs, members, values per rung, promoted per rung
         }
 
         def save() -> None:
             (sweep_dir / "search.json").write_text(json.dumps(state, indent=1), encoding="utf-8")
 
-        alive, returns, job = list(range(len(configs))), [], 0
-        for k, steps in enumerate(self.budgets):
-            batch = [
-                [*configs[i], f"budget.max_steps={self.budgets[-1]}", f"budget.rung_steps={steps}"]
-                for i in alive
-            ]
-            self.validate_batch_is_legal(batch)
-            log.info("rung %d: %d configuration(s) to %d steps", k, len(batch), steps)
-            results = self.launcher.launch(batch, initial_job_idx=job)
-            job += len(batch)
-            returns.append(results)
-            values = {i: self.value(r, steps) for i, r in zip(alive, results, strict=True)}
-            for i, r in zip(alive, results, strict=True):
-                if (run_dir := _run_dir(r)) is not None:
-                    state["run_dirs"][str(i)] = str(run_dir)
-            state["values"].append({str(i): v for i, v in values.items()})
-            if k + 1 < len(self.budgets):
-                alive = promote(values, self.eta)
-                state["promoted"].append(alive)
-            save()
-            if not alive:
-                log.error("no run of rung %d has a validation CER: the search stops", k)
-                return returns
-        finalists = [i for i, v in values.items() if v is not None]
+        configs: list[list[str]] = []  # state["configurations"] as override lists
+        returns: list[Sequence[JobReturn]] = []
+        finalists: list[int] = []
+        job = 0
+        for first, size in brackets(len(steps), self.eta, n, self.hyperband):
+            drawn = space.draw(size, rng) if self.samples is not None or first else space.grid()
+            members = []
+            for c in drawn:
+                if c not in configs:
+                    configs.append(c)
+                    state["configurations"].append(" ".join(c))
+                members.append(configs.index(c))
+            bracket: dict[str, Any] = {"rungs": steps[first:], "members": members,
+                                       "values": [], "promoted": []}  # fmt: skip
+            state["brackets"].append(bracket)
+            alive = members
+            for k, rung in enumerate(bracket["rungs"]):
+                batch = [
+                    [*configs[i], f"budget.max_steps={steps[-1]}",
+                     f"budget.rung_steps={rung}"]
+                    for i in alive
+                ]  # fmt: skip
+                self.validate_batch_is_legal(batch)
+                log.info("bracket %d, rung %d: %d configuration(s) to %d steps",
+                         len(state["brackets"]) - 1, k, len(batch), rung)  # fmt: skip
+                results = self.launcher.launch(batch, initial_job_idx=job)
+                job += len(batch)
+                returns.append(results)
+                values = {i: self.value(r, rung) for i, r in zip(alive, results, strict=True)}
+                for i, r in zip(alive, results, strict=True):
+                    if (run_dir := _run_dir(r)) is not None:
+                        state["run_dirs"][str(i)] = str(run_dir)
+                bracket["values"].append({str(i): v for i, v in values.items()})
+                if k + 1 < len(bracket["rungs"]):
+                    alive = promote(values, self.eta)
+                    bracket["promoted"].append(alive)
+                save()
+                if not alive:
+                    log.error("no run of this rung has a validation CER: the bracket stops")
+                    break
+            else:
+                finalists += [i for i, v in values.items() if v is not None and i not in finalists]
         if self.seeds > 1 and finalists:  # the survivors again with other seeds: spread, CIs
             batch = [
-                [*(o for o in configs[i] if not o.startswith("seed=")), f"seed={seed}",
-                 f"budget.max_steps={self.budgets[-1]}"]
+                [*(o for o in configs[i] if not o.startswith("seed=")),
+                 f"seed={seed}", f"budget.max_steps={steps[-1]}"]
                 for i in finalists
                 for seed in range(1, self.seeds)
             ]  # fmt: skip

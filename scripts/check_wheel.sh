@@ -32,7 +32,7 @@ PYTHONPATH="$work" "$venv/menu-eval" envvar/checkpoints/best.ckpt --config-dir m
     "$(ls -d "$work"/data/synth-*/ | head -1)test-000000.tar" > eval.json
 grep -q '"n": 8' eval.json
 # the successive-halving sweeper ships as a Hydra plugin: 2 configurations, rungs of 2 and 4 steps
-"$venv/menu-train" -m "${small[@]}" hydra/sweeper=halving hydra.sweeper.min_steps=2 \
-    hydra.sweeper.max_steps=4 hydra.sweeper.eta=2 reduce=sum,max hydra.sweep.dir=search
+"$venv/menu-train" -m "${small[@]}" hydra/sweeper=halving hydra.sweeper.min_budget=2 \
+    hydra.sweeper.max_budget=4 hydra.sweeper.eta=2 reduce=sum,max hydra.sweep.dir=search
 grep -q '"rungs": \[' search/search.json
 echo "wheel check: ok (installed menu-ocr trains from $work; a user option trains and loads)"

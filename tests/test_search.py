@@ -1,15 +1,18 @@
-"""Successive halving (menu/search.py): rungs, promotion, continuation from checkpoints."""
+"""Successive halving and Hyperband (menu/search.py, menu/space.py): rungs, brackets,
+promotion, draws of continuous knobs, continuation from checkpoints."""
 
 from __future__ import annotations
 
 import json
+import random
 
 import pytest
 from hydra.core.utils import JobReturn, JobStatus
 from omegaconf import OmegaConf
 from tiny import menu_train, tiny_overrides, write_digits_corpus
 
-from menu.search import HalvingSweeper, promote, rungs, value_at
+from menu.search import HalvingSweeper, brackets, promote, rungs, value_at
+from menu.space import Interval, Space
 
 
 def test_rungs_grow_by_eta_up_to_the_final_budget():
@@ -18,8 +21,40 @@ def test_rungs_grow_by_eta_up_to_the_final_budget():
     assert rungs(50, 50, 2) == [50]
     with pytest.raises(ValueError, match="eta"):
         rungs(10, 100, 1)
-    with pytest.raises(ValueError, match="min_steps"):
+    with pytest.raises(ValueError, match="min_budget"):
         rungs(200, 100, 3)
+
+
+def test_hyperband_brackets_start_at_every_rung_with_fewer_configurations():
+    assert brackets(5, 3, 81, hyperband=False) == [(0, 81)]
+    # Li et al. (2018), R = 81, eta = 3: 81, 34, 15, 8 and 5 configurations
+    assert brackets(5, 3, 81, hyperband=True) == [(0, 81), (1, 34), (2, 15), (3, 8), (4, 5)]
+    assert brackets(2, 2, 1, hyperband=True) == [(0, 1), (1, 1)]
+
+
+def test_a_space_is_a_grid_of_lists_or_seeded_draws_with_intervals():
+    grid = Space.parse(["conv=vgg,resnet", "seq.hidden=range(16,48,16)", "seed=1", "seed=2"])
+    assert [" ".join(c) for c in grid.grid()] == [
+        "conv=vgg seq.hidden=16 seed=2", "conv=vgg seq.hidden=32 seed=2",
+        "conv=resnet seq.hidden=16 seed=2", "conv=resnet seq.hidden=32 seed=2",
+    ]  # fmt: skip
+    assert grid.draw(9, random.Random(0)) == grid.grid()  # all of a small grid, in order
+    some = grid.draw(2, random.Random(0))
+    assert len(some) == 2 and all(c in grid.grid() for c in some)
+    space = Space.parse(["optim.optimizer.lr=tag(log,interval(1e-4,1e-2))",
+                         "seq.hidden=int(interval(16,64))", "conv=vgg,resnet"])  # fmt: skip
+    assert space.values[:2] == [Interval(1e-4, 1e-2, log=True), Interval(16, 64, integer=True)]
+    with pytest.raises(ValueError, match="samples"):
+        space.grid()
+    draws = space.draw(200, random.Random(1))
+    assert draws == space.draw(200, random.Random(1)) and len({" ".join(d) for d in draws}) == 200
+    lrs = [float(d[0].split("=")[1]) for d in draws]
+    hidden = [int(d[1].split("=")[1]) for d in draws]
+    assert all(1e-4 <= x <= 1e-2 for x in lrs) and all(16 <= h <= 64 for h in hidden)
+    assert 0.2 < sum(x < 1e-3 for x in lrs) / len(lrs) < 0.8  # log-uniform: half below 1e-3
+    assert {d[2] for d in draws} == {"conv=vgg", "conv=resnet"}
+    with pytest.raises(ValueError, match="positive"):
+        Space.parse(["optim.optimizer.lr=tag(log,interval(0,1))"])
 
 
 def test_promotion_keeps_the_best_third_and_drops_failures():
@@ -55,12 +90,8 @@ class FakeLauncher:
 
 def test_the_sweeper_promotes_the_right_runs_with_fixed_cers(tmp_path):
     cers = {f"seed={i}": cer for i, cer in enumerate([0.9, 0.2, 0.5, None, 0.1, 0.7, 0.3, 0.8])}
-    sweeper = HalvingSweeper(min_steps=10, max_steps=90, eta=2)
-    sweeper.launcher = FakeLauncher(cers)
-    sweeper.config = OmegaConf.create({"hydra": {"sweep": {"dir": str(tmp_path)}}})
-    sweeper.validate_batch_is_legal = lambda batch: None
-    sweeper.configurations = lambda arguments: [[k] for k in cers]
-    sweeper.sweep([])
+    sweeper = fake_sweeper(tmp_path, cers, min_budget=10, max_budget=90, eta=2)
+    sweeper.sweep(["seed=0,1,2,3,4,5,6,7"])
     by_rung = {}
     for job in sweeper.launcher.jobs:
         by_rung.setdefault(job[-1], []).append(job[0])
@@ -73,15 +104,71 @@ def test_the_sweeper_promotes_the_right_runs_with_fixed_cers(tmp_path):
     }
     assert all(job[1] == "budget.max_steps=90" for job in sweeper.launcher.jobs)
     state = json.loads((tmp_path / "search.json").read_text())
-    assert state["rungs"] == [10, 20, 40, 80, 90] and state["promoted"][0] == [4, 1, 6, 2]
-    assert state["values"][0]["3"] is None
+    bracket = state["brackets"][0]
+    assert state["rungs"] == [10, 20, 40, 80, 90] and bracket["promoted"][0] == [4, 1, 6, 2]
+    assert bracket["values"][0]["3"] is None and len(state["brackets"]) == 1
+
+
+def fake_sweeper(tmp_path, cers, **kwargs) -> HalvingSweeper:
+    sweeper = HalvingSweeper(**kwargs)
+    sweeper.launcher = FakeLauncher(cers)
+    sweeper.config = OmegaConf.create({"hydra": {"sweep": {"dir": str(tmp_path)}}})
+    sweeper.validate_batch_is_legal = lambda batch: None
+    return sweeper
+
+
+class LrLauncher(FakeLauncher):
+    """Validation CER = distance of the drawn learning rate from 1e-3 (log scale)."""
+
+    def launch(self, batch, initial_job_idx):
+        import math
+
+        for overrides in batch:
+            lr = float(overrides[0].split("=")[1])
+            self.cers[overrides[0]] = abs(math.log10(lr) + 3)
+        return super().launch(batch, initial_job_idx)
+
+
+def test_hyperband_draws_each_brackets_configurations_and_promotes_the_best(tmp_path):
+    sweeper = fake_sweeper(tmp_path, {}, min_budget=1, max_budget=9, eta=3, samples=9,
+                           hyperband=True, seed=3)  # fmt: skip
+    sweeper.launcher = LrLauncher({})
+    sweeper.sweep(["optim.optimizer.lr=tag(log,interval(1e-5,1e-1))"])
+    state = json.loads((tmp_path / "search.json").read_text())
+    assert [b["rungs"] for b in state["brackets"]] == [[1, 3, 9], [3, 9], [9]]
+    assert [len(b["members"]) for b in state["brackets"]] == [9, 5, 3]  # ceil(9*3/(2*3)), 9*3/9
+    for b in state["brackets"]:  # at every rung the survivors are the best by the fake CER
+        for values, promoted in zip(b["values"], b["promoted"], strict=False):
+            ranked = sorted(values, key=lambda i: values[i])
+            assert [str(i) for i in promoted] == ranked[: max(1, len(values) // 3)]
+    ran = [j for j in sweeper.launcher.jobs if j[-1] == "budget.rung_steps=9"]
+    assert len(ran) == 1 + 1 + 3 and all(j[1] == "budget.max_steps=9" for j in ran)
+    again = fake_sweeper(tmp_path / "again", {}, min_budget=1, max_budget=9, eta=3, samples=9,
+                         hyperband=True, seed=3)  # fmt: skip
+    again.launcher = LrLauncher({})
+    again.sweep(["optim.optimizer.lr=tag(log,interval(1e-5,1e-1))"])
+    assert again.launcher.jobs == sweeper.launcher.jobs  # seeded: the same draws, the same runs
+
+
+def test_a_cpu_time_budget_is_calibrated_once_into_steps(tmp_path):
+    (tmp_path / "budget.json").write_text(json.dumps({"max_steps": 900}))  # 10 steps per CPU-s
+    sweeper = fake_sweeper(tmp_path, {"seed=0": 0.5, "seed=1": 0.4}, min_budget=10,
+                           max_budget=90, eta=3, unit="cpu_seconds")  # fmt: skip
+    sweeper.config = OmegaConf.create({"hydra": {"sweep": {"dir": str(tmp_path)},
+                                                 "launcher": {}}, "budget": {}})  # fmt: skip
+    sweeper.sweep(["seed=0,1"])
+    state = json.loads((tmp_path / "search.json").read_text())
+    assert state["budgets"] == [10, 30, 90] and state["rungs"] == [100, 300, 900]
+    assert sweeper.launcher.jobs[-1] == ["seed=1", "budget.max_steps=900", "budget.rung_steps=900"]
+    with pytest.raises(ValueError, match="unit"):
+        HalvingSweeper(min_budget=1, max_budget=9, unit="epochs")
 
 
 def test_the_command_line_may_not_set_the_sweepers_budget_keys():
-    sweeper = HalvingSweeper(min_steps=10, max_steps=90)
+    sweeper = HalvingSweeper(min_budget=10, max_budget=90)
     with pytest.raises(ValueError, match="set by the halving sweeper"):
-        sweeper.configurations(["conv=vgg,resnet", "budget.max_steps=100"])
-    assert sweeper.configurations(["conv=vgg,resnet", "seed=1"]) == [
+        sweeper.space(["conv=vgg,resnet", "budget.max_steps=100"])
+    assert sweeper.space(["conv=vgg,resnet", "seed=1"]).grid() == [
         ["conv=vgg", "seed=1"], ["conv=resnet", "seed=1"]
     ]  # fmt: skip
 
@@ -91,7 +178,7 @@ def test_halving_from_the_command_line_continues_runs_and_resumes(tmp_path):
     args = [
         "-m", *tiny_overrides(tmp_path / "data", corpus), "name=search", "isolate=false",
         "data.synth.n_train=64", "data.synth.n_val=16", "data.synth.n_test=16",
-        "hydra/sweeper=halving", "hydra.sweeper.min_steps=3", "hydra.sweeper.max_steps=27",
+        "hydra/sweeper=halving", "hydra.sweeper.min_budget=3", "hydra.sweeper.max_budget=27",
         "hydra.sweeper.seeds=2",
         "conv=vgg,resnet", "reduce=sum,max", "seq.hidden=16,32",
         f"hydra.sweep.dir={tmp_path}/search",
@@ -109,7 +196,7 @@ def test_halving_from_the_command_line_continues_runs_and_resumes(tmp_path):
     val_steps = [s for s, _ in final["val_history"]]  # one curve across the rungs
     assert {3, 9, 27} <= set(val_steps) and val_steps == sorted(set(val_steps))
     state = json.loads((tmp_path / "search" / "search.json").read_text())
-    assert state["rungs"] == [3, 9, 27] and len(state["promoted"][0]) == 2
+    assert state["rungs"] == [3, 9, 27] and len(state["brackets"][0]["promoted"][0]) == 2
     table = tmp_path / "search" / "table"  # written by the sweep's end callback
     assert (table / "learning_curves.png").is_file() and (table / "search.csv").is_file()
     report = (table / "report.txt").read_text()
@@ -121,3 +208,25 @@ def test_halving_from_the_command_line_continues_runs_and_resumes(tmp_path):
              for p in (tmp_path / "search").glob("*/result.json")}  # fmt: skip
     assert again == started
     assert json.loads((tmp_path / "search" / "search.json").read_text()) == state
+
+
+def test_hyperband_with_a_continuous_knob_from_the_command_line(tmp_path):
+    corpus = write_digits_corpus(tmp_path / "digits.txt")
+    menu_train(
+        "-m", *tiny_overrides(tmp_path / "data", corpus), "name=hb", "isolate=false",
+        "data.synth.n_train=64", "data.synth.n_val=16", "data.synth.n_test=16",
+        "hydra/sweeper=halving", "hydra.sweeper.min_budget=3", "hydra.sweeper.max_budget=9",
+        "hydra.sweeper.samples=3", "hydra.sweeper.hyperband=true", "reduce=sum,max",
+        "optim.optimizer.lr=tag(log,interval(1e-4,1e-2))", f"hydra.sweep.dir={tmp_path}/hb",
+        cwd=tmp_path,
+    )  # fmt: skip
+    state = json.loads((tmp_path / "hb" / "search.json").read_text())
+    assert [b["rungs"] for b in state["brackets"]] == [[3, 9], [9]]
+    records = [json.loads(p.read_text()) for p in (tmp_path / "hb").glob("*/result.json")]
+    assert len(records) == len(state["configurations"]) == 5  # 3 drawn, then 2 more
+    lrs = {r["config"]["optim"]["optimizer"]["lr"] for r in records}
+    assert len(lrs) == 5 and all(1e-4 <= lr <= 1e-2 for lr in lrs)
+    promoted = [r for r in records if r["resumed_at"]]  # bracket 0's survivor went on from 3
+    assert len(promoted) == 1 and promoted[0]["resumed_at"] == [3] and promoted[0]["steps"] == 9
+    report = (tmp_path / "hb" / "table" / "report.txt").read_text()
+    assert "2 Hyperband brackets" in report and "bracket" in report

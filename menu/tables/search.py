@@ -1,6 +1,7 @@
-"""A successive-halving search in tables (``search.json`` of ``hydra/sweeper=halving``):
-each configuration's validation CER per rung, how far it got, the compute spent against
-the full-factorial sweep at the final budget, and the learning curves."""
+"""A successive-halving or Hyperband search in tables (``search.json`` of
+``hydra/sweeper=halving``): each configuration's validation CER per rung, how far it got,
+the compute spent against the full-factorial sweep at the final budget, and the learning
+curves."""
 
 from __future__ import annotations
 
@@ -21,6 +22,17 @@ def read_search(sweep_dir: str | Path) -> dict[str, Any] | None:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
+def values_by_rung(state: dict[str, Any]) -> dict[str, dict[int, float | None]]:
+    """Each configuration's validation CER at every rung it trained to (its steps), over
+    all brackets."""
+    out: dict[str, dict[int, float | None]] = {}
+    for bracket in state["brackets"]:
+        for rung, values in zip(bracket["rungs"], bracket["values"], strict=False):
+            for i, v in values.items():
+                out.setdefault(i, {})[rung] = v
+    return out
+
+
 def _record(state: dict[str, Any], i: int) -> dict[str, Any]:
     run_dir = state.get("run_dirs", {}).get(str(i))
     return (read_result(run_dir) or {}) if run_dir else {}
@@ -34,24 +46,29 @@ def labels(configurations: list[str]) -> list[str]:
 
 
 def search_table(state: dict[str, Any]) -> pd.DataFrame:
-    """One row per configuration, best first: the rungs it trained, the steps of the last,
-    its validation CER at every rung it reached, and its record's test CER."""
+    """One row per configuration, best first: the steps of the last rung it trained to, its
+    validation CER at every rung it reached, and its record's test CER (Hyperband: also the
+    bracket it was first drawn in)."""
     rows = []
     rungs = state["rungs"]
+    by_rung = values_by_rung(state)
+    first = {}
+    for b, bracket in enumerate(state["brackets"]):
+        for i in bracket["members"]:
+            first.setdefault(i, b)
     for i, label in enumerate(labels(state["configurations"])):
-        reached = [k for k, values in enumerate(state["values"]) if str(i) in values]
+        reached = by_rung.get(str(i), {})
         record = _record(state, i)
-        row: dict[str, Any] = {
-            "configuration": label,
-            "rung": max(reached, default=-1),
-            "steps": rungs[max(reached)] if reached else 0,
-        }
-        for k in range(len(rungs)):
-            row[f"val_cer@{rungs[k]}"] = state["values"][k].get(str(i)) if k in reached else None
+        row: dict[str, Any] = {"configuration": label}
+        if len(state["brackets"]) > 1:
+            row["bracket"] = first.get(i)
+        row["steps"] = max(reached, default=0)
+        for r in rungs:
+            row[f"val_cer@{r}"] = reached.get(r)
         row["test_cer"] = record.get("test_cer") if record.get("status") == "ok" else None
         row["status"] = record.get("status", "-")
-        last = row[f"val_cer@{row['steps']}"] if reached else None
-        row["_key"] = (-row["rung"], float("inf") if last is None else last, i)
+        last = reached.get(row["steps"])
+        row["_key"] = (-row["steps"], float("inf") if last is None else last, i)
         rows.append(row)
     table = pd.DataFrame(sorted(rows, key=lambda r: r["_key"]))
     return table.drop(columns="_key")
@@ -60,10 +77,13 @@ def search_table(state: dict[str, Any]) -> pd.DataFrame:
 def compute_line(state: dict[str, Any], table: pd.DataFrame) -> str:
     """The training steps the search spent and what the full-factorial sweep of its
     configurations at the final budget would have."""
-    spent = int(table["steps"].sum())
+    spent = int(table["steps"].sum())  # a promoted run continues: its steps count once
     full = len(table) * state["rungs"][-1]
+    kind = f"{len(state['brackets'])} Hyperband brackets, " if state.get("hyperband") else ""
+    unit = f" ({state['budgets']} CPU-s calibrated)" if state.get("unit") == "cpu_seconds" else ""
     return (
-        f"{len(table)} configurations, rungs {state['rungs']} (eta {state['eta']}): "
+        f"{len(table)} configurations, {kind}rungs {state['rungs']}{unit} "
+        f"(eta {state['eta']}): "
         f"{spent:,} training steps, {spent / max(full, 1):.0%} of the {full:,} of a full "
         f"factorial sweep at {state['rungs'][-1]:,} steps"
     )
@@ -76,8 +96,8 @@ def plot_learning_curves(state: dict[str, Any], path: Path) -> Path:
 
     fig = Figure(figsize=(7.5, 4.5), layout="tight")
     ax = fig.add_subplot()
-    final = len(state["rungs"]) - 1
-    survivors = set(state["values"][final]) if len(state["values"]) > final else set()
+    final = state["rungs"][-1]
+    survivors = {i for i, v in values_by_rung(state).items() if final in v}
     for i, label in enumerate(labels(state["configurations"])):
         history = _record(state, i).get("val_history") or []
         if not history:
@@ -92,7 +112,8 @@ def plot_learning_curves(state: dict[str, Any], path: Path) -> Path:
     ax.set_xscale("log")
     ax.set_xlabel("training steps (rungs dashed)")
     ax.set_ylabel("validation CER")
-    ax.set_title("successive halving: learning curves (grey: stopped at an earlier rung)")
+    kind = "Hyperband" if state.get("hyperband") else "successive halving"
+    ax.set_title(f"{kind}: learning curves (grey: stopped at an earlier rung)")
     if survivors:
         ax.legend(fontsize=7, loc="upper right")
     fig.savefig(path, dpi=120)
