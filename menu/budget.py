@@ -13,7 +13,9 @@ validated (and can become ``best.ckpt``). The limits:
   number of batches it recorded, so the replay stops where the original stopped;
 * ``rung_steps``: like ``max_steps``, but a pause: the same run started again with a larger
   ``rung_steps`` (or none) continues from its ``last.ckpt`` (successive halving promotes
-  runs this way, ``menu.search``); the schedule still spans ``max_steps``;
+  runs this way, ``menu.search``); the schedule still spans ``max_steps``. The steps it
+  paused at are recorded (``paused_at``): the validation at each pause is one a run trained
+  through would not have, so ``menu-reproduce`` pauses its replay at the same steps;
 * ``target_val_cer``: a validation CER at or below this ends the run at that validation
   (time to accuracy: ``scripts/bench.py --only tta``).
 
@@ -87,6 +89,7 @@ class Budget(pl.Callback):
         self.seconds = 0.0
         self.cpu_seconds = 0.0
         self.val_clock: list[list[float]] = []  # [step, seconds, cpu_seconds] per validation
+        self.paused_at: list[int] = []  # steps where rung_steps paused the run
         self.stopped_by: str | None = None
         self._start: tuple[float, float] | None = None
 
@@ -138,6 +141,8 @@ class Budget(pl.Callback):
             if used[name] >= limit:
                 self.stopped_by = self.stopped_by or name
                 trainer.should_stop = True
+        if self.stopped_by == "rung_steps" and trainer.global_step not in self.paused_at:
+            self.paused_at.append(trainer.global_step)  # saved with the checkpoint after it
 
     # --- resume -------------------------------------------------------------------------
 
@@ -147,6 +152,7 @@ class Budget(pl.Callback):
             "seconds": self.seconds,
             "cpu_seconds": self.cpu_seconds,
             "val_clock": self.val_clock,
+            "paused_at": self.paused_at,
         }
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
@@ -154,6 +160,7 @@ class Budget(pl.Callback):
         self.seconds = float(state_dict.get("seconds", 0.0))
         self.cpu_seconds = float(state_dict.get("cpu_seconds", 0.0))
         self.val_clock = [list(v) for v in state_dict.get("val_clock", [])]
+        self.paused_at = [int(s) for s in state_dict.get("paused_at", [])]
 
 
 def stop_reason(trainer: pl.Trainer, budget: Budget) -> str:

@@ -7,6 +7,9 @@ validations. The replay runs that configuration with
 * the recorded torch threads and data workers (they change the arithmetic / batch order);
 * a time budget (``max_seconds``, ``max_cpu_seconds``) replaced by the recorded number of
   training batches, stopped the same way (after that batch, then one more validation);
+* the pauses of a run that successive halving continued rung by rung (``paused_at``):
+  the replay pauses and continues at the same steps, so it validates where the original
+  did (a run resumed after a kill needs nothing: resuming is exact, :mod:`menu.resume`);
 * everything else as recorded: early stopping, ``init_from``, the schedule, the seed.
 
 Before it starts it names what differs from the original's environment (library versions,
@@ -104,11 +107,6 @@ def environment_differences(record: dict[str, Any], cfg: DictConfig) -> list[str
         )
     if (record.get("git_sha") or "") != (git_sha() or ""):
         out.append(f"code commit {record.get('git_sha')} -> {git_sha()}")
-    if record.get("resumed_at"):
-        out.append(
-            f"the original was resumed at steps {record['resumed_at']}: the interrupted "
-            "epoch's data stream restarted from its beginning, the replay runs uninterrupted"
-        )
     init_from = cfg.get("init_from")
     if init_from:
         if not Path(init_from).exists():
@@ -178,13 +176,16 @@ def reproduce(
     for line in before:
         log.warning("differs from the original run: %s", line)
     out = Path(out_dir) if out_dir else run_dir / "reproduce"
-    record = run(
-        cfg,
-        out,
-        choices=original.get("choices"),
-        overrides=original.get("overrides"),
-        force=True,
-    )
+    paused_at = [int(s) for s in original.get("paused_at") or []]
+    for k, rung in enumerate([*paused_at, None]):  # a rung-paused run pauses where it did
+        cfg.budget.rung_steps = rung
+        record = run(
+            cfg,
+            out,
+            choices=original.get("choices"),
+            overrides=original.get("overrides"),
+            force=k == 0,
+        )
     keys = ("val_cer", "test_cer", "test_wer", "steps", "stopped_by")
     differences = compare(original, record, run_dir, out)
     return {

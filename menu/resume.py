@@ -1,11 +1,14 @@
 """Resuming exactly: where a run stands is saved so that nothing is redone, skipped or
 lost when it goes on after a kill.
 
-``last.ckpt`` is written by two callbacks: the best-model :class:`ModelCheckpoint` after
-each validation (``save_last``), and :class:`PeriodicCheckpoint` every N optimizer steps
-at the end of a training batch, except where a validation is due after that batch: then
-the save after the validation holds the step (Lightning skips a validation that was due
-when it resumes from a checkpoint written before it, so it would be lost). With
+``last.ckpt`` is written by :class:`PeriodicCheckpoint` after every validation and every N
+optimizer steps at the end of a training batch, except where a validation is due after that
+batch: then the save after the validation holds the step (Lightning skips a validation that
+was due when it resumes from a checkpoint written before it, so it would be lost). Not by
+Lightning's ``ModelCheckpoint(save_last=True)``: it writes ``last.ckpt`` only when the best
+checkpoint improved, so a run paused by its budget after a validation that did not improve
+would continue from an older step (and it names its file ``last-v1.ckpt`` when another
+callback wrote ``last.ckpt`` first). With
 :func:`resume_point` the training loader skips the batches of the interrupted epoch that
 were already trained on, and the LightningModule restores the random state at the first
 batch after the resume: an interrupted and resumed run takes the same steps on the same
@@ -28,11 +31,14 @@ from typing import Any
 
 import pytorch_lightning as pl
 import torch
+from pytorch_lightning.callbacks import Checkpoint
 from pytorch_lightning.loggers import CSVLogger
 
 
-class PeriodicCheckpoint(pl.Callback):
-    """Save ``last.ckpt`` every ``every_steps`` optimizer steps (see the module docstring)."""
+class PeriodicCheckpoint(Checkpoint):
+    """Save ``last.ckpt`` after every validation and every ``every_steps`` optimizer steps
+    (see the module docstring). A :class:`Checkpoint`, so Lightning calls it after the
+    best-model ``ModelCheckpoint``: the state it saves holds the best score just updated."""
 
     def __init__(self, path: str | Path, every_steps: int) -> None:
         if every_steps < 1:
@@ -50,6 +56,12 @@ class PeriodicCheckpoint(pl.Callback):
             return
         trainer.save_checkpoint(self.path, weights_only=False)  # full state: resumable
         self._saved_at = step
+
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.sanity_checking:
+            return
+        trainer.save_checkpoint(self.path, weights_only=False)
+        self._saved_at = trainer.global_step
 
 
 def resume_point(checkpoint: str | Path) -> tuple[int, int, int]:

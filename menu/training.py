@@ -116,7 +116,7 @@ def make_trainer(
             monitor="val_cer",
             mode="min",
             save_top_k=1,
-            save_last=True,
+            save_last=False,  # PeriodicCheckpoint writes last.ckpt after every validation
         ),
         PeriodicCheckpoint(run_dir / "checkpoints" / "last.ckpt", int(cfg.checkpoint.every_steps)),
         GracefulStop(run_dir / "checkpoints" / "last.ckpt"),
@@ -243,6 +243,7 @@ def fit(
         "budget_used": {"seconds": round(budget.seconds, 3), "cpu_seconds": budget.cpu_seconds},
         "val_history": lit.history["val"],
         "val_clock": budget.val_clock,  # [step, training seconds, CPU-seconds] per validation
+        "paused_at": budget.paused_at,  # rung pauses (menu.search): menu-reproduce repeats them
         "resumed_at": lit.history["resumed_at"],
         "skipped_steps": dict(lit.skipped_steps),  # non-finite loss or gradient: not applied
         "resumed": resumed,

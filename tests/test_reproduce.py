@@ -21,6 +21,7 @@ from menu.calibrate import CALIBRATION, apply, calibrated
 from menu.config import OWNED_TRAINER_KEYS, ConfigError, check, compose, objective_value
 from menu.record import read_result
 from menu.replay import compare, environment_differences, replay_config, reproduce
+from menu.resume import resume_point
 from menu.training import run
 
 #: Fields a replay must reproduce (menu.replay.COMPARED) plus what identifies the run.
@@ -146,6 +147,29 @@ def test_resume_after_a_kill_is_exact(tiny, tmp_path):
     assert len(rows) == len(
         (tmp_path / "through" / "logs" / "metrics.csv").read_text().splitlines()
     )
+
+
+def test_a_run_continued_across_rungs_is_the_run_that_went_through(tiny, tmp_path):
+    """Successive halving pauses a run at a rung and continues it later: the weights are
+    those of the run trained straight to the end, the pauses are recorded, and
+    menu-reproduce replays it exactly (with the same pauses)."""
+    overrides = [*tiny["overrides"], "budget.max_epochs=null", "budget.max_steps=80",
+                 "budget.val_every_steps=20", "checkpoint.every_steps=100"]  # fmt: skip
+    through = run(compose(overrides), tmp_path / "through")
+    for rung in (20, 50, 80):  # mid-epoch pauses (32 batches per epoch)
+        paused = run(compose([*overrides, f"budget.rung_steps={rung}"]), tmp_path / "run")
+        assert paused["steps"] == rung
+        assert resume_point(tmp_path / "run" / "checkpoints" / "last.ckpt")[0] == rung
+    assert paused["resumed_at"] == paused["paused_at"] == [20, 50]
+    assert paused["stopped_by"] == "max_steps" and through["paused_at"] == []
+    for key in ("steps", "batches", "epochs"):
+        assert paused[key] == through[key], key
+    a, b = (torch.load(d / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
+            for d in (tmp_path / "through", tmp_path / "run"))  # fmt: skip
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    # the pause validated at 50, where the run trained through did not
+    assert [s for s, _ in paused["val_history"]] == [20, 40, 50, 60, 80]
+    assert_replayed(tmp_path / "run", tmp_path / "replay")
 
 
 def test_calibrated_budget_is_measured_once(tiny, tmp_path):
