@@ -224,3 +224,34 @@ def test_folding_batch_norm_keeps_the_function_and_quantizing_keeps_the_shapes()
         out = quantized(x, widths)
     assert out.shape == before.shape and torch.isfinite(out).all()
     assert not any(isinstance(m, torch.nn.LSTM) for m in quantized.modules())
+
+
+@pytest.mark.parametrize(("bidirectional", "layers"), [(True, 2), (False, 2), (True, 1)])
+def test_the_lstm_reads_each_line_as_if_alone_as_a_packed_batch_does(bidirectional, layers):
+    """seq=lstm on padded lines (menu.models.seq.lstm_by_length): the outputs and gradients
+    of a packed batch, and a line's outputs do not depend on the padding after it."""
+    from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+    from menu.models.seq import LSTM, reverse_index
+
+    assert reverse_index(torch.tensor([3, 1]), 4).tolist() == [[2, 1, 0, 3], [0, 1, 2, 3]]
+    torch.manual_seed(0)
+    m = LSTM(12, 7, hidden=8, layers=layers, bidirectional=bidirectional).train()
+    x = torch.randn(4, 12, 30)
+    lengths = torch.tensor([30, 21, 5, 1])
+    valid = (torch.arange(30)[None] < lengths[:, None])[:, None]
+    ours = m(x, lengths) * valid
+    ours.pow(2).sum().backward()
+    grads = [p.grad.clone() for p in m.parameters()]
+    m.zero_grad()
+    seq = x.permute(0, 2, 1)
+    packed, _ = m.lstm(pack_padded_sequence(seq, lengths, batch_first=True, enforce_sorted=False))
+    out, _ = pad_packed_sequence(packed, batch_first=True, total_length=30)
+    theirs = m.head(out.permute(0, 2, 1)) * valid
+    theirs.pow(2).sum().backward()
+    assert torch.allclose(ours, theirs, atol=1e-5)
+    assert all(
+        torch.allclose(g, p.grad, atol=1e-4) for g, p in zip(grads, m.parameters(), strict=True)
+    )
+    longer = torch.cat([x, torch.randn(4, 12, 9)], -1)  # other padding, same lines
+    assert torch.allclose(m(longer, lengths)[..., :30] * valid, ours, atol=1e-5)
