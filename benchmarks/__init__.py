@@ -12,6 +12,8 @@ and repeated measurements are summarized by :func:`stats` (median, min, max).
 * :func:`bare_train` -- the same model, batches (same loader and seed), loss, gradient
   clipping, Adam and schedule in a plain PyTorch loop; optionally ``torch.compile``.
 * :func:`step_flops` -- FLOPs of one training step (``FlopCounterMode``).
+* :func:`op_profile` -- where a training step's time goes, by operator family
+  (``torch.profiler``), and the share of the matmul peak the rest of the step allows.
 * :func:`data_throughput` -- decode + normalize + batch lines/s per normalizer.
 * :func:`infer_throughput` -- ``load_checkpoint`` + ``menu.infer.evaluate`` lines/s.
 * :func:`synth_throughput` -- ``menu.data.synth.generate`` lines/s.
@@ -22,6 +24,7 @@ and repeated measurements are summarized by :func:`stats` (median, min, max).
 
 from benchmarks.common import *  # noqa: F403  (one namespace for scripts and tests)
 from benchmarks.memory import *  # noqa: F403
+from benchmarks.profile import *  # noqa: F403
 from benchmarks.report import *  # noqa: F403
 from benchmarks.run import *  # noqa: F403
 from benchmarks.tesseract import *  # noqa: F403

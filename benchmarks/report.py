@@ -199,6 +199,10 @@ def table(result: dict[str, Any]) -> str:
                     f"  {n} thread(s), OMP_WAIT_POLICY={policy}: {p['steps_alone']:.0f} / "
                     f"{p['steps_loaded']:.0f} ({p['ratio']:.2f}), {p['wall_alone']:.1f} s"
                 )
+    if "profile" in result:
+        from benchmarks.profile import profile_rows
+
+        rows += profile_rows(result["profile"])
     if "tta" in result:
         from benchmarks.tta import tta_rows
 

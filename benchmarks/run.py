@@ -45,6 +45,7 @@ QUICK = {
     "fairness_seconds": 4.0,
     "fairness_repeats": 1,
     "tta_seeds": 1,
+    "profile_steps": 3,
 }
 FULL = {
     "matmul_n": 2048,
@@ -63,8 +64,10 @@ FULL = {
     "fairness_seconds": 10.0,
     "fairness_repeats": 3,
     "tta_seeds": 3,
+    "profile_steps": 8,
 }
-SECTIONS = ("matmul", "train", "data", "infer", "synth", "memory", "tesseract", "fairness", "tta")
+SECTIONS = ("matmul", "train", "profile", "data", "infer", "synth", "memory", "tesseract",
+            "fairness", "tta")  # fmt: skip
 #: Sections that train for hours: only when asked for by name (``--only tta``).
 LONG_SECTIONS = ("tta",)
 
@@ -155,6 +158,21 @@ def benchmark(
             data = prepare_data(cfg)
             bench_test = str(data.test)
             result["bench_data"] = {k: str(data[k]) for k in ("train", "val", "test")}
+        if "profile" in sections:
+            from benchmarks.profile import op_profile
+
+            peak = result.get("matmul", {}).get("cpu", {}).get("gflops", {}).get("median")
+            result["profile"] = op_profile(
+                compose(
+                    bench_overrides(
+                        preset, data_dir=data_dir, steps=1, threads=threads, extra=overrides
+                    )
+                ),
+                warmup=size["warmup"],
+                steps=size["profile_steps"],
+                peak_gflops=peak,
+            )
+            log(f"profile: {100 * result['profile']['flop_share']:.0f}% of the step in FLOP ops")
         if "data" in sections:
             t0 = time.perf_counter()
             norms = norm_configs(preset, overrides)
@@ -240,7 +258,7 @@ def benchmark(
                 work_dir=work,
                 targets=tta_targets or TARGETS,
                 seeds=range(size["tta_seeds"]),
-                threads=threads,
+                threads=None,  # each recipe trains with its own threads
                 extra=[f"data.synth.dir={Path(data_dir).resolve()}", *overrides],
                 log=log,
             )

@@ -113,11 +113,13 @@ def bare_train(
     device: str = "cpu",
     compile: bool = False,
     flops: bool = True,
+    profiler: Any = None,
 ) -> dict[str, Any]:
     """The same training in a plain PyTorch loop: the model, batches (the same train loader
     and seed as ``menu.training.fit``), CTC loss, gradient clipping, Adam and LR schedule, for
     ``cfg.budget.max_steps`` steps. With ``flops`` also the FLOPs of one step (the first
-    timed batch) and the padded line-columns of every timed batch."""
+    timed batch) and the padded line-columns of every timed batch. ``profiler``: a
+    ``torch.profiler.profile`` whose ``step()`` is called after every step."""
     from menu.lit import LitRecognizer
 
     pl.seed_everything(int(cfg.seed), verbose=False)
@@ -174,6 +176,8 @@ def bare_train(
             first_timed = batch
         n, _ = step(batch)
         _sync(device)
+        if profiler is not None:
+            profiler.step()
         total += n
         times.append(time.perf_counter())
         lines.append(total)

@@ -3,7 +3,7 @@ to reach target validation CERs, median over seeds, recipes side by side in one 
 
 A recipe is a list of ``menu-train`` overrides with its own budget and schedule; the
 benchmark adds only ``budget.target_val_cer`` (the run ends at the first validation at or
-below the lowest target), a validation interval and ``threads``. Every validation's
+below the lowest target), a validation interval and, if given, ``threads``. Every validation's
 training clocks are in the run record (``val_clock``: step, seconds, CPU-seconds, with
 validation excluded), so one run gives the time to every target. A target the recipe's
 budget ends before reaching is reported as not reached, with the best validation CER.
@@ -40,14 +40,15 @@ def tta_compare(
     work_dir: str | Path,
     targets: Sequence[float] = TARGETS,
     seeds: Sequence[int] = (0, 1, 2),
-    threads: int = 2,
+    threads: int | None = None,
     val_every_steps: int = 250,
     extra: Sequence[str] = (),
     log: Callable[[str], None] = lambda s: None,
 ) -> dict[str, Any]:
     """Train every recipe with every seed until the lowest target; per recipe and target
     the median steps, seconds and CPU-seconds to reach it over the seeds that did, and
-    each CPU-seconds median as a ratio to the first recipe's."""
+    each CPU-seconds median as a ratio to the first recipe's. ``threads``: None leaves each
+    recipe its own (``printed_fast`` trains on one)."""
     from menu.config import compose
     from menu.training import run
 
@@ -60,7 +61,8 @@ def tta_compare(
     for name, overrides in recipes.items():
         runs = []
         for seed in seeds:
-            cfg = compose([*overrides, *extra, f"seed={seed}", f"threads={threads}",
+            cfg = compose([*overrides, *extra, f"seed={seed}",
+                           *([f"threads={threads}"] if threads else []),
                            f"budget.target_val_cer={min(targets)}",
                            f"budget.val_every_steps={val_every_steps}",
                            "early_stopping.patience=null",
@@ -75,6 +77,7 @@ def tta_compare(
                 "stopped_by": record["stopped_by"],
                 "best_val_cer": min((c for _, c in record["val_history"]), default=None),
                 "test_cer": record.get("test_cer"),
+                "threads": record.get("threads"),
                 "reached": reached,
             })  # fmt: skip
             times = ", ".join(
@@ -105,7 +108,8 @@ def tta_rows(tta: Mapping[str, Any]) -> list[str]:
     from benchmarks.report import fmt
 
     head = (
-        f"time to validation CER ({len(tta['seeds'])} seed(s), {tta['threads']} threads; "
+        f"time to validation CER ({len(tta['seeds'])} seed(s), "
+        f"{tta['threads'] or 'their own'} threads; "
         "median steps, wall s, CPU-s of training; CPU-s vs the first recipe):"
     )
     return [head] + [

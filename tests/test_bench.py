@@ -190,6 +190,38 @@ def test_targets_and_table(tiny):
     assert "framework" in text and "norm=height" in text and "targets:" in text
 
 
+def test_profile_families_and_the_bound_the_rest_of_the_step_sets():
+    assert [bench.family(n) for n in ("aten::mkldnn_convolution", "aten::convolution_backward",
+            "aten::mkldnn_rnn_layer", "aten::addmm", "aten::native_batch_norm_backward",
+            "aten::max_pool2d_with_indices", "aten::fill_", "aten::threshold_backward",
+            "aten::_foreach_add_", "aten::_ctc_loss")] == [
+        "convolution", "convolution", "lstm + matmul", "lstm + matmul", "batch norm",
+        "pooling", "copy / layout", "elementwise", "optimizer", "ctc"]  # fmt: skip
+    events = [("aten::mkldnn_convolution", 1.0), ("aten::mm", 1.0), ("aten::fill_", 2.0)]
+    flops = {"aten.convolution.default": 4e9, "aten.mm.default": 2e9}
+    p = bench.summarize(events, flops, peak_gflops=6.0)
+    assert p["flop_share"] == 0.5 and p["gflops"] == 1.5 and p["fraction_of_matmul_peak"] == 0.25
+    assert (
+        p["families"]["convolution"]["gflops"] == 4.0
+        and p["families"]["copy / layout"]["share"] == 0.5
+    )
+    assert p["bound"] == 1.0 / (1.0 + 2.0)  # 6 GFLOP at 6 GFLOP/s = 1 s, plus 2 s of the rest
+    with pytest.raises(ValueError, match="no operator time"):
+        bench.summarize([], {}, None)
+
+
+def test_op_profile_of_a_few_steps(tiny):
+    from menu.config import compose
+
+    cfg = compose(bench.bench_overrides("conv_bilstm", data_dir=tiny["root"] / "data", steps=1,
+                                        threads=1, extra=tiny["extra"]))  # fmt: skip
+    p = bench.op_profile(cfg, warmup=1, steps=2, peak_gflops=10.0)
+    assert 0 < p["flop_share"] < 1 and p["gflops"] > 0 and 0 < p["bound"] <= 1
+    assert abs(sum(f["share"] for f in p["families"].values()) - 1) < 1e-9
+    assert p["families"]["convolution"]["gflops"] > 0 and p["top_ops"]
+    assert "at most" in "\n".join(bench.profile_rows(p))
+
+
 def test_time_to_accuracy_compares_recipes(tiny, tmp_path):
     recipe = ["experiment=conv_bilstm", *tiny["extra"], "budget.max_steps=8"]
     recipes = {"base": recipe, "other": [*recipe, "optim.optimizer.lr=0.001"]}
