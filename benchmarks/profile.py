@@ -68,7 +68,8 @@ def summarize(
     top: int = 12,
 ) -> dict[str, Any]:
     """Shares of the step by family and operator from (name, self seconds) pairs, the FLOP
-    families' GFLOP/s from the counted FLOPs, and the bound the other families set."""
+    families' GFLOP/s from the counted FLOPs, and the bound the other families set: the
+    fraction of the peak with the FLOP families at the peak (where they run slower)."""
     by_op: dict[str, float] = {}
     for name, seconds in events:
         by_op[name] = by_op.get(name, 0.0) + seconds
@@ -104,9 +105,9 @@ def summarize(
     }
     if peak_gflops:
         out["fraction_of_matmul_peak"] = gflops / peak_gflops
-        # every FLOP at the peak, the rest of the step as measured
-        at_peak = all_flops / (peak_gflops * 1e9)
-        out["bound"] = at_peak / (at_peak + total - flop_seconds)
+        # every FLOP family at the peak (or as fast as it already is), the rest as measured
+        at_peak = min(all_flops / (peak_gflops * 1e9), flop_seconds)
+        out["bound"] = all_flops / (at_peak + total - flop_seconds) / 1e9 / peak_gflops
     return out
 
 

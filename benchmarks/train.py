@@ -3,6 +3,7 @@ loop on the same batches, with FLOPs per step and the defaults flipped one at a 
 
 from __future__ import annotations
 
+import math
 import os
 import tempfile
 import time
@@ -12,6 +13,7 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 from omegaconf import DictConfig, OmegaConf
+from torch.utils.flop_counter import flop_registry, register_flop_formula
 
 import menu.assemble as assemble
 import menu.training as menu_train
@@ -191,6 +193,26 @@ def bare_train(
     if flops and first_timed is not None:
         out["step_flops"] = step_flops(model, ctc, codec, first_timed, device=device)
     return out
+
+
+def _rnn_layer_flops(input_shape: Any, w_ih: Any, w_hh: Any, *args: Any, **kwargs: Any) -> int:
+    """One oneDNN RNN layer (one direction): the gate matmuls, 2 x steps x gates x (in + hidden)."""
+    return 2 * math.prod(input_shape[:-1]) * w_ih[0] * (w_ih[1] + w_hh[1])
+
+
+def _rnn_layer_backward_flops(*args: Any, **kwargs: Any) -> int:
+    """Its backward: the gradients of the inputs and of the weights, twice the forward."""
+    return 2 * _rnn_layer_flops(*args[:3])
+
+
+# FlopCounterMode counts matmuls and convolutions; the CPU LSTM of a padded batch is one
+# oneDNN kernel per layer and direction, which it would leave out.
+for _op, _formula in (
+    (torch.ops.aten.mkldnn_rnn_layer, _rnn_layer_flops),
+    (torch.ops.aten.mkldnn_rnn_layer_backward, _rnn_layer_backward_flops),
+):
+    if _op.default not in flop_registry:
+        register_flop_formula(_op)(_formula)
 
 
 def step_flops(

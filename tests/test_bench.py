@@ -205,7 +205,9 @@ def test_profile_families_and_the_bound_the_rest_of_the_step_sets():
         p["families"]["convolution"]["gflops"] == 4.0
         and p["families"]["copy / layout"]["share"] == 0.5
     )
-    assert p["bound"] == 1.0 / (1.0 + 2.0)  # 6 GFLOP at 6 GFLOP/s = 1 s, plus 2 s of the rest
+    assert p["bound"] == 6.0 / (1.0 + 2.0) / 6.0  # 6 GFLOP at 6 GFLOP/s = 1 s, plus 2 s of the rest
+    fast = bench.summarize(events, flops, peak_gflops=2.0)  # the FLOP ops beat the "peak"
+    assert fast["bound"] >= fast["fraction_of_matmul_peak"]
     with pytest.raises(ValueError, match="no operator time"):
         bench.summarize([], {}, None)
 
