@@ -55,8 +55,10 @@ def describe(entry: dict[str, Any], swept: frozenset[str] = frozenset()) -> str:
     if status != "ok":
         error = " ".join(str(entry.get("error") or "").split())
         return f"{status:<7} {run}: {error[:160]}"
+    test = entry.get("test_cer")
     return (
-        f"{status:<7} {run}: test CER {entry['test_cer']:.4f}, {entry.get('steps')} steps "
+        f"{status:<7} {run}: test CER {'-' if test is None else f'{test:.4f}'}, "
+        f"{entry.get('steps')} steps "
         f"({entry.get('stopped_by')}), {entry.get('wall_seconds') or 0:.0f} s"
     )
 

@@ -20,7 +20,8 @@ A promoted run continues in its own folder from its own ``last.ckpt`` (``budget.
 pauses a run; the learning-rate schedule spans the final budget from the start, so a run's
 first 300 steps are the same whether it stops there or goes on), never from scratch; a
 configuration drawn again by a later bracket is the same run. Promotion reads each run's
-record: its best validation CER up to the rung's step (never the test set). A run that
+record: its best validation CER up to the rung's step (never the test set: a paused run is
+not even tested, its record gets a test CER when it finishes its last rung). A run that
 failed or diverged has no value and drops out, its error in its record. The sweep writes
 ``search.json`` (rungs, each configuration's value per rung, promotions) after every rung.
 With ``seeds: 3`` the configurations that finish the last rung train again with seeds 1 and

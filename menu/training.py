@@ -201,32 +201,14 @@ def fit(
     val = callback.best_model_score if callback is not None else None
     if not trainer.is_global_zero:
         return {}  # rank 0 tests and records
-    if best:
-        state = torch.load(best, map_location="cpu", weights_only=True)
-        lit.load_state_dict(state["state_dict"])
-    # One device, the same test protocol whatever the training strategy was.
-    tester = pl.Trainer(
-        accelerator=cfg.trainer.get("accelerator", "auto"),
-        devices=1,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=bool(cfg.trainer.get("enable_progress_bar", True)),
-    )
-    tester.test(lit, dl["test"], verbose=False)
-    test = lit.results["test"]
-    evaluation = lit.evaluations["test"]
-    records = evaluation.records()
-    write_csv(run_dir / "test_lines.csv", records)  # per-line errors: bootstrap intervals
+    paused = stop_reason(trainer, budget) == "rung_steps"
+    test: dict[str, Any] = {}
+    if not paused:  # a run paused at a rung (menu.search) goes on later: no test set yet
+        test = _test(cfg, lit, best, dl["test"], run_dir)
     return {
         # the best validation (exact; the checkpoint callback keeps it as float32)
         "val_cer": min((c for _, c in lit.history["val"]), default=float(val) if val else None),
-        "test_cer": test["cer"],
-        "test_wer": test["wer"],
-        "test_lines": test["n"],
-        "test_failed": test["failed"],
-        "test_cer_by_font": {k: round(v["cer"], 5) for k, v in evaluation.by_font().items()},
-        "test_unknown_char_lines": test["unknown"]["lines_affected"],
-        "test_unknown_chars": test["unknown"]["unknown_chars"],
+        **test,
         "params": lit.model.num_params,
         "downsampling": lit.model.downsampling,
         "num_classes": codec.num_classes,
@@ -234,7 +216,7 @@ def fit(
         "train_seconds": round(lit.train_seconds, 3),
         "train_lines_per_s": world * lit.train_lines / max(lit.train_seconds, 1e-9),
         "world_size": world,
-        "infer_lines_per_s": lit.infer_lines / max(lit.infer_seconds, 1e-9),
+        "infer_lines_per_s": lit.infer_lines / max(lit.infer_seconds, 1e-9) if test else None,
         # what the run did: enough to replay it exactly (menu-reproduce)
         "epochs": trainer.current_epoch,
         "steps": trainer.global_step,
@@ -265,6 +247,36 @@ def fit(
         "init_from_sha256": file_sha256(init_from) if init_from else None,
         "config": {k: v for k, v in lit.hparams["cfg"].items() if k != "choices"}
         | {"threads": torch.get_num_threads()},
+    }
+
+
+def _test(
+    cfg: DictConfig, lit: pl.LightningModule, best: str, loader: Any, run_dir: Path
+) -> dict[str, Any]:
+    """The test protocol (one device, the best checkpoint's weights): the test fields of
+    the record, and the per-line errors in ``test_lines.csv`` (bootstrap intervals)."""
+    if best:
+        state = torch.load(best, map_location="cpu", weights_only=True)
+        lit.load_state_dict(state["state_dict"])
+    tester = pl.Trainer(
+        accelerator=cfg.trainer.get("accelerator", "auto"),
+        devices=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=bool(cfg.trainer.get("enable_progress_bar", True)),
+    )
+    tester.test(lit, loader, verbose=False)
+    test = lit.results["test"]
+    evaluation = lit.evaluations["test"]
+    write_csv(run_dir / "test_lines.csv", evaluation.records())
+    return {
+        "test_cer": test["cer"],
+        "test_wer": test["wer"],
+        "test_lines": test["n"],
+        "test_failed": test["failed"],
+        "test_cer_by_font": {k: round(v["cer"], 5) for k, v in evaluation.by_font().items()},
+        "test_unknown_char_lines": test["unknown"]["lines_affected"],
+        "test_unknown_chars": test["unknown"]["unknown_chars"],
     }
 
 
@@ -304,7 +316,7 @@ def _run_locked(
     sha = identity_sha256(cfg)
     previous = finished(run_dir, cfg, force)
     if previous is not None:
-        log.info("already finished: %s (test_cer %.4f)", run_dir, previous["test_cer"])
+        log.info("already finished: %s (test_cer %s)", run_dir, previous.get("test_cer"))
         return previous
     record: dict[str, Any] = {
         "status": "running",

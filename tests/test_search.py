@@ -228,5 +228,9 @@ def test_hyperband_with_a_continuous_knob_from_the_command_line(tmp_path):
     assert len(lrs) == 5 and all(1e-4 <= lr <= 1e-2 for lr in lrs)
     promoted = [r for r in records if r["resumed_at"]]  # bracket 0's survivor went on from 3
     assert len(promoted) == 1 and promoted[0]["resumed_at"] == [3] and promoted[0]["steps"] == 9
+    paused = [r for r in records if r["stopped_by"] == "rung_steps"]  # stopped at 3 steps
+    assert len(paused) == 2 and all(r.get("test_cer") is None for r in paused)  # no test yet
+    assert all(r.get("test_cer") is not None for r in records if r["steps"] == 9)
     report = (tmp_path / "hb" / "table" / "report.txt").read_text()
     assert "2 Hyperband brackets" in report and "bracket" in report
+    assert "2 run(s) paused at a rung of a search" in report

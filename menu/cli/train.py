@@ -119,7 +119,7 @@ def main(cfg: DictConfig) -> float | None:
         "%s %s: test CER %.4f, val CER %.4f, %s steps (%s), %.0f s",
         record["status"],
         Path(hc.runtime.output_dir).name if multirun else hc.runtime.output_dir,
-        record["test_cer"],
+        float("nan") if record.get("test_cer") is None else record["test_cer"],
         record.get("val_cer") or float("nan"),
         record.get("steps"),
         record.get("stopped_by"),

@@ -190,6 +190,8 @@ def load_runs(dirs: Iterable[str | Path]) -> pd.DataFrame:
         budget = record.get("budget")
         row["budget"] = json.dumps(budget, sort_keys=True) if isinstance(budget, dict) else None
         row["error"] = record.get("error")
+        if record.get("stopped_by") == "rung_steps" and row["status"] == "ok":
+            row["error"] = "paused at a rung of a search: no test set until it goes on"
         row["started"] = record.get("started")
         if (outer := _nested_in(path, root)) is not None:
             row["status"] = "nested"

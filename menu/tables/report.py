@@ -250,7 +250,12 @@ def aggregate(
             if plots:
                 files.append(plot_learning_curves(state, out / "learning_curves.png"))
     problems = runs[(runs["status"] != "ok") | runs["test_cer"].isna()].copy()
-    problems.loc[problems["status"] == "ok", "error"] = "finished without test_cer"
+    paused = problems["error"].fillna("").str.startswith("paused at a rung")
+    if paused.any():  # the search table above has them
+        report += ["", f"{int(paused.sum())} run(s) paused at a rung of a search (no test set)"]
+        problems = problems[~paused]
+    unexplained = (problems["status"] == "ok") & problems["error"].isna()
+    problems.loc[unexplained, "error"] = "finished without test_cer"
     running = problems["status"] == "running"
     problems.loc[running, "error"] = "still running (or killed) since " + problems.loc[
         running, "started"
