@@ -11,25 +11,15 @@ from typing import Any
 
 import pandas as pd
 
-from menu.record import RESULT
+from menu.record import NOT_IDENTITY, RESULT
 
 LINES = "test_lines.csv"
 MISSING = "-"  # a choice a record does not mention
 DEFAULT = "default"  # an override a run did not make
 GROUP_ORDER = ("norm", "conv", "scale", "reduce", "seq", "data", "optim", "trainer", "experiment")
-NOT_CONFIG = frozenset(
-    {
-        "seed",
-        "name",
-        "sweep",
-        "threads",
-        "data.workers",
-        "force",
-        "isolate",
-        "job_timeout",
-        "logger",
-    }
-)
+#: Overrides that are not an axis of a table: the seed, and what does not change what a run
+#: computes (menu.record.NOT_IDENTITY: threads, a search's rung pauses, the progress bar ...).
+NOT_CONFIG = frozenset({"seed", "sweep", *NOT_IDENTITY})
 METRICS = (
     "val_cer",
     "test_cer",
@@ -83,7 +73,11 @@ def _axes_of(record: dict) -> dict[str, str]:
     overrides = record.get("overrides")
     for text in overrides if isinstance(overrides, list) else []:
         kv = _split_override(str(text))
-        if kv is None or kv[0] in NOT_CONFIG or kv[0].split(".")[0] == "hydra":
+        if (
+            kv is None
+            or kv[0].split(".")[0] == "hydra"
+            or any(kv[0] == k or kv[0].startswith(k + ".") for k in NOT_CONFIG)
+        ):
             continue
         axes.setdefault(_axis_name(kv[0]), kv[1])
     return axes
@@ -188,6 +182,8 @@ def load_runs(dirs: Iterable[str | Path]) -> pd.DataFrame:
         for m in METRICS:
             row[m] = _number(record.get(m))
         budget = record.get("budget")
+        if isinstance(budget, dict):  # a search's rung pause is not a budget of its own
+            budget = {k: v for k, v in budget.items() if k != "rung_steps"}
         row["budget"] = json.dumps(budget, sort_keys=True) if isinstance(budget, dict) else None
         row["error"] = record.get("error")
         if record.get("stopped_by") == "rung_steps" and row["status"] == "ok":
