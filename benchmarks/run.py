@@ -89,6 +89,8 @@ def benchmark(
     overrides: Sequence[str] = (),
     recipes: Sequence[str] | dict[str, Sequence[str]] = ("vs_tesseract", "printed_fast"),
     tta_targets: Sequence[float] | None = None,
+    tta_jobs: int = 1,
+    tta_full: bool = False,
     log: Callable[[str], None] = lambda s: None,
 ) -> dict[str, Any]:
     """Run the selected sections; returns the whole result (see ``scripts/bench.py``)."""
@@ -259,6 +261,8 @@ def benchmark(
                 targets=tta_targets or TARGETS,
                 seeds=range(size["tta_seeds"]),
                 threads=None,  # each recipe trains with its own threads
+                jobs=tta_jobs,
+                stop_at_target=not tta_full,
                 extra=[f"data.synth.dir={Path(data_dir).resolve()}", *overrides],
                 log=log,
             )

@@ -18,7 +18,20 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from omegaconf import OmegaConf
+
 from menu.budget import time_to
+
+
+def _train(job: tuple[dict[str, Any], str]) -> tuple[dict[str, Any], float]:
+    """One run (in a worker process when jobs > 1): its record and wall seconds."""
+    from menu.training import run
+
+    cfg, folder = job
+    t0 = time.perf_counter()
+    record = run(OmegaConf.create(cfg), folder, force=True)
+    return record, time.perf_counter() - t0
+
 
 #: Named recipes: the printed-data recognizer of experiments/vs_tesseract as it was trained
 #: (its preset budget) and the fastest measured one.
@@ -42,49 +55,68 @@ def tta_compare(
     seeds: Sequence[int] = (0, 1, 2),
     threads: int | None = None,
     val_every_steps: int = 250,
+    jobs: int = 1,
+    stop_at_target: bool = True,
     extra: Sequence[str] = (),
     log: Callable[[str], None] = lambda s: None,
 ) -> dict[str, Any]:
     """Train every recipe with every seed until the lowest target; per recipe and target
     the median steps, seconds and CPU-seconds to reach it over the seeds that did, and
     each CPU-seconds median as a ratio to the first recipe's. ``threads``: None leaves each
-    recipe its own (``printed_fast`` trains on one)."""
+    recipe its own (``printed_fast`` trains on one). ``jobs``: runs at once, each in its own
+    process (one-thread recipes on a 2-core machine: 2). ``stop_at_target=False`` trains
+    every recipe to the end of its own budget: the test CER of the whole recipe, with the
+    time to each target still read from the validations."""
     from menu.config import compose
-    from menu.training import run
 
     if not recipes:
         raise ValueError("no recipe to time")
     if not targets or any(not 0 <= t < 1 for t in targets):
         raise ValueError(f"targets must be validation CERs in [0, 1), got {list(targets)}")
     out: dict[str, Any] = {"targets": list(targets), "seeds": list(seeds), "threads": threads,
-                           "val_every_steps": val_every_steps, "recipes": {}}  # fmt: skip
+                           "val_every_steps": val_every_steps, "jobs": jobs,
+                           "stop_at_target": stop_at_target, "recipes": {}}  # fmt: skip
+    jobs_list = []
     for name, overrides in recipes.items():
-        runs = []
         for seed in seeds:
             cfg = compose([*overrides, *extra, f"seed={seed}",
                            *([f"threads={threads}"] if threads else []),
-                           f"budget.target_val_cer={min(targets)}",
+                           *([f"budget.target_val_cer={min(targets)}"] if stop_at_target else []),
                            f"budget.val_every_steps={val_every_steps}",
                            "early_stopping.patience=null",
                            "trainer.enable_progress_bar=false"])  # fmt: skip
-            t0 = time.perf_counter()
-            record = run(cfg, Path(work_dir) / "tta" / name / f"seed={seed}", force=True)
-            reached = {str(t): time_to(record, t) for t in targets}
-            runs.append({
-                "seed": seed,
-                "wall_seconds": round(time.perf_counter() - t0, 1),
-                "steps": record["steps"],
-                "stopped_by": record["stopped_by"],
-                "best_val_cer": min((c for _, c in record["val_history"]), default=None),
-                "test_cer": record.get("test_cer"),
-                "threads": record.get("threads"),
-                "reached": reached,
-            })  # fmt: skip
-            times = ", ".join(
-                f"{t}: " + ("not reached" if r is None else f"{r['cpu_seconds']:.0f} CPU-s")
-                for t, r in reached.items()
-            )
-            log(f"tta {name} seed {seed}: {times}")
+            folder = Path(work_dir) / "tta" / name / f"seed={seed}"
+            jobs_list.append((name, seed, OmegaConf.to_container(cfg), str(folder)))
+    if jobs > 1:  # each job its own process (threads x jobs should not exceed the cores)
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        ctx = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
+            done = list(pool.map(_train, [(c, d) for _, _, c, d in jobs_list]))
+    else:
+        done = [_train((c, d)) for _, _, c, d in jobs_list]
+    by_recipe: dict[str, list[dict[str, Any]]] = {name: [] for name in recipes}
+    for (name, seed, _, _), (record, wall) in zip(jobs_list, done, strict=True):
+        reached = {str(t): time_to(record, t) for t in targets}
+        by_recipe[name].append({
+            "seed": seed,
+            "wall_seconds": round(wall, 1),
+            "cpu_seconds": round((record.get("budget_used") or {}).get("cpu_seconds") or 0, 1),
+            "steps": record["steps"],
+            "stopped_by": record["stopped_by"],
+            "best_val_cer": min((c for _, c in record["val_history"]), default=None),
+            "test_cer": record.get("test_cer"),
+            "threads": record.get("threads"),
+            "reached": reached,
+        })  # fmt: skip
+        times = ", ".join(
+            f"{t}: " + ("not reached" if r is None else f"{r['cpu_seconds']:.0f} CPU-s")
+            for t, r in reached.items()
+        )
+        log(f"tta {name} seed {seed}: {times}; test CER {record.get('test_cer')}")
+    for name, overrides in recipes.items():
+        runs = by_recipe[name]
         summary = {}
         for t in map(str, targets):
             hits = [r["reached"][t] for r in runs if r["reached"][t] is not None]
@@ -92,7 +124,10 @@ def tta_compare(
                 "reached": f"{len(hits)}/{len(runs)}",
                 **{k: _median([h[k] for h in hits]) for k in ("step", "seconds", "cpu_seconds")},
             }
-        out["recipes"][name] = {"overrides": list(overrides), "runs": runs, "median": summary}
+        tested = [r for r in runs if r["test_cer"] is not None]
+        end = {k: _median([r[k] for r in tested]) for k in ("test_cer", "cpu_seconds")}
+        out["recipes"][name] = {"overrides": list(overrides), "runs": runs, "median": summary,
+                                "end": end}  # fmt: skip
     first = next(iter(out["recipes"].values()))["median"]
     for rec in out["recipes"].values():
         for t, m in rec["median"].items():
@@ -112,10 +147,20 @@ def tta_rows(tta: Mapping[str, Any]) -> list[str]:
         f"{tta['threads'] or 'their own'} threads; "
         "median steps, wall s, CPU-s of training; CPU-s vs the first recipe):"
     )
-    return [head] + [
-        f"  {name} to {100 * float(t):g}%: reached {m['reached']}, {fmt(m['step'], 0)} steps, "
-        f"{fmt(m['seconds'], 0)} s, {fmt(m['cpu_seconds'], 0)} CPU-s "
-        f"({fmt(m['cpu_seconds_vs_first'], 2)}x)"
+    ends = [
+        f"  {name} at its end: test CER {fmt(100 * rec['end']['test_cer'], 2)}% after "
+        f"{fmt(rec['end']['cpu_seconds'], 0)} CPU-s of training (medians)"
         for name, rec in tta["recipes"].items()
-        for t, m in rec["median"].items()
+        if rec.get("end", {}).get("test_cer") is not None
     ]
+    return (
+        [head]
+        + ends
+        + [
+            f"  {name} to {100 * float(t):g}%: reached {m['reached']}, {fmt(m['step'], 0)} steps, "
+            f"{fmt(m['seconds'], 0)} s, {fmt(m['cpu_seconds'], 0)} CPU-s "
+            f"({fmt(m['cpu_seconds_vs_first'], 2)}x)"
+            for name, rec in tta["recipes"].items()
+            for t, m in rec["median"].items()
+        ]
+    )

@@ -43,6 +43,13 @@ def main(argv: list[str] | None = None) -> dict:
                     help="recipes the tta section compares (the first: baseline)")  # fmt: skip
     ap.add_argument("--targets", nargs="+", type=float,
                     help="validation CERs the tta section times (default: 0.03 0.015)")  # fmt: skip
+    ap.add_argument("--tta-seeds", type=int, help="seeds per recipe in the tta section (3)")
+    ap.add_argument("--tta-jobs", type=int, default=1,
+                    help="tta runs at once, each its own process (2 for 1-thread recipes "
+                    "on 2 cores)")  # fmt: skip
+    ap.add_argument("--tta-full", action="store_true",
+                    help="tta: train every recipe to its end (its test CER) instead of "
+                    "stopping at the lowest target")  # fmt: skip
     ap.add_argument("--presets", nargs="+", default=list(PRESETS),
                     help="presets for the peak-memory section")  # fmt: skip
     ap.add_argument("--threads", type=int, help="torch threads (default: all cores)")
@@ -71,6 +78,7 @@ def main(argv: list[str] | None = None) -> dict:
             "warmup": args.warmup,
             "repeats": args.repeats,
             "tesseract_lines": args.tesseract_lines,
+            "tta_seeds": args.tta_seeds,
         }.items()
         if v is not None
     }
@@ -90,6 +98,8 @@ def main(argv: list[str] | None = None) -> dict:
         overrides=args.overrides,
         recipes=args.recipes,
         tta_targets=args.targets,
+        tta_jobs=args.tta_jobs,
+        tta_full=args.tta_full,
         log=lambda s: print(s, file=sys.stderr, flush=True),
     )
     result["command"] = " ".join(["python", "scripts/bench.py", *(argv or sys.argv[1:])])

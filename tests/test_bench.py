@@ -228,7 +228,7 @@ def test_time_to_accuracy_compares_recipes(tiny, tmp_path):
     recipe = ["experiment=conv_bilstm", *tiny["extra"], "budget.max_steps=8"]
     recipes = {"base": recipe, "other": [*recipe, "optim.optimizer.lr=0.001"]}
     out = bench.tta_compare(recipes, work_dir=tmp_path, targets=(0.0,), seeds=(0,),
-                            threads=1, val_every_steps=4)  # fmt: skip
+                            threads=1, val_every_steps=4, jobs=2)  # two processes  # fmt: skip
     assert list(out["recipes"]) == ["base", "other"]
     for rec in out["recipes"].values():
         (run,) = rec["runs"]
@@ -236,6 +236,7 @@ def test_time_to_accuracy_compares_recipes(tiny, tmp_path):
         assert run["reached"] == {"0.0": None} and 0 <= run["best_val_cer"] <= 1
         assert rec["median"]["0.0"]["reached"] == "0/1"
         assert rec["median"]["0.0"]["cpu_seconds_vs_first"] is None
+        assert rec["end"]["test_cer"] == run["test_cer"] and run["cpu_seconds"] > 0
     assert "base to 0%: reached 0/1" in bench.table({"tta": out})
     with pytest.raises(ValueError, match="targets"):
         bench.tta_compare(recipes, work_dir=tmp_path, targets=(1.5,))
