@@ -210,6 +210,7 @@ def test_halving_from_the_command_line_continues_runs_and_resumes(tmp_path):
     assert json.loads((tmp_path / "search" / "search.json").read_text()) == state
 
 
+@pytest.mark.slow  # 20-40 s; the fake-launcher tests cover Hyperband's promotions
 def test_hyperband_with_a_continuous_knob_from_the_command_line(tmp_path):
     corpus = write_digits_corpus(tmp_path / "digits.txt")
     menu_train(
@@ -218,6 +219,7 @@ def test_hyperband_with_a_continuous_knob_from_the_command_line(tmp_path):
         "hydra/sweeper=halving", "hydra.sweeper.min_budget=3", "hydra.sweeper.max_budget=9",
         "hydra.sweeper.samples=3", "hydra.sweeper.hyperband=true", "reduce=sum,max",
         "optim.optimizer.lr=tag(log,interval(1e-4,1e-2))", f"hydra.sweep.dir={tmp_path}/hb",
+        "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "threads=1",  # any launcher
         cwd=tmp_path,
     )  # fmt: skip
     state = json.loads((tmp_path / "hb" / "search.json").read_text())
