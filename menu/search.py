@@ -37,7 +37,7 @@ import json
 import logging
 import math
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -137,6 +137,7 @@ class HalvingSweeper(Sweeper):
         self.hydra_context: HydraContext | None = None
         self.config: DictConfig | None = None
         self.launcher: Any = None
+        self._job = 0  # the launcher's job counter across rungs and brackets
 
     def setup(
         self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
@@ -205,45 +206,19 @@ class HalvingSweeper(Sweeper):
         configs: list[list[str]] = []  # state["configurations"] as override lists
         returns: list[Sequence[JobReturn]] = []
         finalists: list[int] = []
-        job = 0
+        self._job = 0
         for first, size in brackets(len(steps), self.eta, n, self.hyperband):
             drawn = space.draw(size, rng) if self.samples is not None or first else space.grid()
-            members = []
             for c in drawn:
                 if c not in configs:
                     configs.append(c)
                     state["configurations"].append(" ".join(c))
-                members.append(configs.index(c))
-            bracket: dict[str, Any] = {"rungs": steps[first:], "members": members,
+            bracket: dict[str, Any] = {"rungs": steps[first:],
+                                       "members": [configs.index(c) for c in drawn],
                                        "values": [], "promoted": []}  # fmt: skip
             state["brackets"].append(bracket)
-            alive = members
-            for k, rung in enumerate(bracket["rungs"]):
-                batch = [
-                    [*configs[i], f"budget.max_steps={steps[-1]}",
-                     f"budget.rung_steps={rung}"]
-                    for i in alive
-                ]  # fmt: skip
-                self.validate_batch_is_legal(batch)
-                log.info("bracket %d, rung %d: %d configuration(s) to %d steps",
-                         len(state["brackets"]) - 1, k, len(batch), rung)  # fmt: skip
-                results = self.launcher.launch(batch, initial_job_idx=job)
-                job += len(batch)
-                returns.append(results)
-                values = {i: self.value(r, rung) for i, r in zip(alive, results, strict=True)}
-                for i, r in zip(alive, results, strict=True):
-                    if (run_dir := _run_dir(r)) is not None:
-                        state["run_dirs"][str(i)] = str(run_dir)
-                bracket["values"].append({str(i): v for i, v in values.items()})
-                if k + 1 < len(bracket["rungs"]):
-                    alive = promote(values, self.eta)
-                    bracket["promoted"].append(alive)
-                save()
-                if not alive:
-                    log.error("no run of this rung has a validation CER: the bracket stops")
-                    break
-            else:
-                finalists += [i for i, v in values.items() if v is not None and i not in finalists]
+            survivors = self.halve(bracket, configs, steps[-1], state, save, returns)
+            finalists += [i for i in survivors if i not in finalists]
         if self.seeds > 1 and finalists:  # the survivors again with other seeds: spread, CIs
             batch = [
                 [*(o for o in configs[i] if not o.startswith("seed=")),
@@ -253,10 +228,47 @@ class HalvingSweeper(Sweeper):
             ]  # fmt: skip
             self.validate_batch_is_legal(batch)
             log.info("finalists: %d run(s) with seeds 1..%d", len(batch), self.seeds - 1)
-            returns.append(self.launcher.launch(batch, initial_job_idx=job))
+            returns.append(self.launcher.launch(batch, initial_job_idx=self._job))
             state["seed_runs"] = [" ".join(b) for b in batch]
             save()
         return returns
+
+    def halve(
+        self,
+        bracket: dict[str, Any],
+        configs: list[list[str]],
+        final: int,
+        state: dict[str, Any],
+        save: Callable[[], None],
+        returns: list[Sequence[JobReturn]],
+    ) -> list[int]:
+        """Successive halving of one bracket (its members from its first rung on), the
+        values and promotions written into ``bracket``; the configurations that finished its
+        last rung with a value."""
+        alive: list[int] = bracket["members"]
+        values: dict[int, float | None] = {}
+        for k, rung in enumerate(bracket["rungs"]):
+            batch = [[*configs[i], f"budget.max_steps={final}", f"budget.rung_steps={rung}"]
+                     for i in alive]  # fmt: skip
+            self.validate_batch_is_legal(batch)
+            log.info("bracket %d, rung %d: %d configuration(s) to %d steps",
+                     len(state["brackets"]) - 1, k, len(batch), rung)  # fmt: skip
+            results = self.launcher.launch(batch, initial_job_idx=self._job)
+            self._job += len(batch)
+            returns.append(results)
+            values = {i: self.value(r, rung) for i, r in zip(alive, results, strict=True)}
+            for i, r in zip(alive, results, strict=True):
+                if (run_dir := _run_dir(r)) is not None:
+                    state["run_dirs"][str(i)] = str(run_dir)
+            bracket["values"].append({str(i): v for i, v in values.items()})
+            if k + 1 < len(bracket["rungs"]):
+                alive = promote(values, self.eta)
+                bracket["promoted"].append(alive)
+            save()
+            if not alive:
+                log.error("no run of this rung has a validation CER: the bracket stops")
+                return []
+        return [i for i, v in values.items() if v is not None]
 
     def value(self, job: JobReturn, steps: int) -> float | None:
         """What a job of a rung is ranked by: the best validation CER of its run up to the
