@@ -123,6 +123,19 @@ def write_once(path: Path, data: dict[str, Any]) -> dict[str, Any]:
     return read_json(path)
 
 
+def sweep_base(config: DictConfig) -> DictConfig:
+    """A sweep's base configuration as its jobs run it: the task config without ``hydra``,
+    with the threads each job gets beside the launcher's other jobs."""
+    from omegaconf import OmegaConf
+
+    from menu.threads import job_threads
+
+    cfg = OmegaConf.masked_copy(config, [k for k in config if k != "hydra"])
+    with open_dict(cfg):
+        cfg.threads = job_threads(cfg.get("threads"), config.hydra.launcher.get("n_jobs"))
+    return cfg
+
+
 def calibrated(cfg: DictConfig, folder: str | os.PathLike) -> dict[str, Any]:
     """The calibration in ``folder/budget.json``, measured now if there is none yet."""
     path = Path(folder) / CALIBRATION

@@ -37,15 +37,9 @@ class CalibrateOnStart(Callback):
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         if not config.get("budget", {}).get("calibrate"):
             return
-        from omegaconf import OmegaConf, open_dict
+        from menu.calibrate import calibrated, sweep_base
 
-        from menu.calibrate import calibrated
-        from menu.threads import job_threads
-
-        cfg = OmegaConf.masked_copy(config, [k for k in config if k != "hydra"])
-        with open_dict(cfg):
-            cfg.threads = job_threads(cfg.get("threads"), config.hydra.launcher.get("n_jobs"))
-        calibrated(cfg, config.hydra.sweep.dir)
+        calibrated(sweep_base(config), config.hydra.sweep.dir)
 
 
 class AggregateOnEnd(Callback):

@@ -9,6 +9,7 @@ import os
 import platform
 import subprocess
 import tempfile
+from collections.abc import Iterable
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -158,16 +159,18 @@ def _flat(node: Any, prefix: str = "") -> dict[str, Any]:
     return {prefix[:-1]: node}
 
 
+def under(key: str, keys: Iterable[str]) -> bool:
+    """Whether ``key`` is one of ``keys`` or inside one (``checkpoint.every_steps`` is inside
+    ``checkpoint``)."""
+    return any(key == k or key.startswith(k + ".") for k in keys)
+
+
 def identity(cfg: Any) -> dict[str, Any]:
     """The configuration as flat ``key: value`` pairs, without :data:`NOT_IDENTITY`."""
     from omegaconf import OmegaConf
 
     plain = OmegaConf.to_container(cfg, resolve=True) if not isinstance(cfg, dict) else cfg
-    return {
-        k: v
-        for k, v in _flat(plain).items()
-        if not any(k == x or k.startswith(x + ".") for x in NOT_IDENTITY)
-    }
+    return {k: v for k, v in _flat(plain).items() if not under(k, NOT_IDENTITY)}
 
 
 def identity_sha256(cfg: Any) -> str:

@@ -167,13 +167,11 @@ class HalvingSweeper(Sweeper):
             return list(self.budgets)
         from omegaconf import open_dict
 
-        from menu.calibrate import calibrated
-        from menu.threads import job_threads
+        from menu.calibrate import calibrated, sweep_base
 
         assert self.config is not None
-        cfg = OmegaConf.masked_copy(self.config, [k for k in self.config if k != "hydra"])
+        cfg = sweep_base(self.config)
         with open_dict(cfg):
-            cfg.threads = job_threads(cfg.get("threads"), self.config.hydra.launcher.get("n_jobs"))
             cfg.budget.max_cpu_seconds = self.budgets[-1]
         per_second = calibrated(cfg, sweep_dir)["max_steps"] / self.budgets[-1]
         return [max(1, round(b * per_second)) for b in self.budgets]

@@ -201,9 +201,9 @@ def fit(
     val = callback.best_model_score if callback is not None else None
     if not trainer.is_global_zero:
         return {}  # rank 0 tests and records
-    paused = stop_reason(trainer, budget) == "rung_steps"
+    stopped_by = stop_reason(trainer, budget)
     test: dict[str, Any] = {}
-    if not paused:  # a run paused at a rung (menu.search) goes on later: no test set yet
+    if stopped_by != "rung_steps":  # a run paused at a rung (menu.search) goes on later
         test = _test(cfg, lit, best, dl["test"], run_dir)
     return {
         # the best validation (exact; the checkpoint callback keeps it as float32)
@@ -221,7 +221,7 @@ def fit(
         "epochs": trainer.current_epoch,
         "steps": trainer.global_step,
         "batches": budget.batches,
-        "stopped_by": stop_reason(trainer, budget),
+        "stopped_by": stopped_by,
         "budget_used": {"seconds": round(budget.seconds, 3), "cpu_seconds": budget.cpu_seconds},
         "val_history": lit.history["val"],
         "val_clock": budget.val_clock,  # [step, training seconds, CPU-seconds] per validation

@@ -11,7 +11,7 @@ from typing import Any
 
 import pandas as pd
 
-from menu.record import NOT_IDENTITY, RESULT
+from menu.record import NOT_IDENTITY, RESULT, under
 
 LINES = "test_lines.csv"
 MISSING = "-"  # a choice a record does not mention
@@ -73,11 +73,7 @@ def _axes_of(record: dict) -> dict[str, str]:
     overrides = record.get("overrides")
     for text in overrides if isinstance(overrides, list) else []:
         kv = _split_override(str(text))
-        if (
-            kv is None
-            or kv[0].split(".")[0] == "hydra"
-            or any(kv[0] == k or kv[0].startswith(k + ".") for k in NOT_CONFIG)
-        ):
+        if kv is None or kv[0].split(".")[0] == "hydra" or under(kv[0], NOT_CONFIG):
             continue
         axes.setdefault(_axis_name(kv[0]), kv[1])
     return axes
