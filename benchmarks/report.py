@@ -117,7 +117,11 @@ def table(result: dict[str, Any]) -> str:
         rows.append(f"data pipeline (decode+normalize+batch, workers 0, {d['lines']} lines):")
         for name, v in d["norms"].items():
             rows.append(f"  norm={name}: {fmt(v['lines_per_s'])} lines/s")
-    for dev, inf in result.get("infer", {}).items():
+    inferences = list(result.get("infer", {}).items())
+    if "infer_checkpoint" in result:
+        inferences.append((f"cpu, {result['infer_checkpoint']['checkpoint']}",
+                           result["infer_checkpoint"]["cpu"]))  # fmt: skip
+    for dev, inf in inferences:
         rows.append(
             f"inference {dev} (evaluate; channels_last={str(inf['channels_last']).lower()}, "
             f"conv_chunk={inf.get('conv_chunk')}; recognize-only / end-to-end lines/s, ms/line):"

@@ -91,6 +91,8 @@ def benchmark(
     tta_targets: Sequence[float] | None = None,
     tta_jobs: int = 1,
     tta_full: bool = False,
+    tta_baseline_seeds: int | None = None,
+    tta_baseline_cpu_seconds: float | None = None,
     log: Callable[[str], None] = lambda s: None,
 ) -> dict[str, Any]:
     """Run the selected sections; returns the whole result (see ``scripts/bench.py``)."""
@@ -203,6 +205,14 @@ def benchmark(
                 )
                 for bs, v in result["infer"][dev]["batch_sizes"].items():
                     log(f"infer {dev} batch {bs}: {fmt(v['lines_per_s'])} lines/s")
+            if checkpoint and test:  # a trained model: the variants' CER changes mean something
+                result["infer_checkpoint"] = {
+                    "checkpoint": str(checkpoint),
+                    "test": str(test),
+                    "cpu": infer_throughput(
+                        checkpoint, test, repeats=size["infer_repeats"], device="cpu"
+                    ),
+                }
         if "synth" in sections:
             for key, data in (("synth", "synth"), ("synth_transfer", "transfer")):
                 try:
@@ -263,6 +273,8 @@ def benchmark(
                 threads=None,  # each recipe trains with its own threads
                 jobs=tta_jobs,
                 stop_at_target=not tta_full,
+                baseline_seeds=tta_baseline_seeds,
+                baseline_cpu_seconds=tta_baseline_cpu_seconds,
                 extra=[f"data.synth.dir={Path(data_dir).resolve()}", *overrides],
                 log=log,
             )

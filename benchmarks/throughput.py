@@ -140,18 +140,23 @@ def inference_variants(
     device: str = "cpu",
 ) -> dict[str, Any]:
     """Recognize-only lines/s and CER with batch norm folded into the convolutions, and
-    also with int8 dynamic quantization of the LSTM and linear layers (CPU), each with its
-    CER change against the checkpoint as trained (``menu.models.inference``)."""
+    also with bfloat16 weights and activations or with int8 dynamic quantization of the LSTM
+    and linear layers (CPU), each with its CER change against the checkpoint as trained
+    (``menu.models.inference``)."""
     from menu.infer import evaluate, load_checkpoint
     from menu.models.inference import for_inference
 
     base = evaluate(load_checkpoint(checkpoint, device=device), urls, confusions=0)["cer"]
     out: dict[str, Any] = {}
-    for name, quantize in (("batchnorm_folded", False), ("folded_int8", True)):
+    for name, quantize, precision in (
+        ("batchnorm_folded", False, "float32"),
+        ("folded_bf16", False, "bfloat16"),
+        ("folded_int8", True, "float32"),
+    ):
         if quantize and device != "cpu":
             continue
         lit = load_checkpoint(checkpoint, device=device)
-        lit.model = for_inference(lit.model, quantize=quantize)
+        lit.model = for_inference(lit.model, quantize=quantize, precision=precision)
         alt: dict[str, Any] = {}
         for bs in batch_sizes:
             cer = evaluate(lit, urls, batch_size=bs, confusions=0)["cer"]  # untimed first pass

@@ -57,6 +57,8 @@ def tta_compare(
     val_every_steps: int = 250,
     jobs: int = 1,
     stop_at_target: bool = True,
+    baseline_seeds: int | None = None,
+    baseline_cpu_seconds: float | None = None,
     extra: Sequence[str] = (),
     log: Callable[[str], None] = lambda s: None,
 ) -> dict[str, Any]:
@@ -66,7 +68,11 @@ def tta_compare(
     recipe its own (``printed_fast`` trains on one). ``jobs``: runs at once, each in its own
     process (one-thread recipes on a 2-core machine: 2). ``stop_at_target=False`` trains
     every recipe to the end of its own budget: the test CER of the whole recipe, with the
-    time to each target still read from the validations."""
+    time to each target still read from the validations. The first recipe is the baseline:
+    ``baseline_seeds`` runs only its first seeds and ``baseline_cpu_seconds`` stops it
+    after that many CPU-seconds of training (``budget.max_cpu_seconds``; an old recipe
+    can take hours: what it reaches within the cap is then the comparison); its runs go
+    first, so the long one overlaps the others."""
     from menu.config import compose
 
     if not recipes:
@@ -76,10 +82,16 @@ def tta_compare(
     out: dict[str, Any] = {"targets": list(targets), "seeds": list(seeds), "threads": threads,
                            "val_every_steps": val_every_steps, "jobs": jobs,
                            "stop_at_target": stop_at_target, "recipes": {}}  # fmt: skip
+    if baseline_cpu_seconds is not None and baseline_cpu_seconds <= 0:
+        raise ValueError(f"baseline_cpu_seconds must be positive, got {baseline_cpu_seconds}")
+    out |= {"baseline_seeds": baseline_seeds, "baseline_cpu_seconds": baseline_cpu_seconds}
     jobs_list = []
-    for name, overrides in recipes.items():
-        for seed in seeds:
-            cfg = compose([*overrides, *extra, f"seed={seed}",
+    for i, (name, overrides) in enumerate(recipes.items()):
+        first = i == 0 and len(recipes) > 1
+        capped = first and baseline_cpu_seconds
+        cap = [f"budget.max_cpu_seconds={baseline_cpu_seconds}"] if capped else []
+        for seed in list(seeds)[: baseline_seeds if first and baseline_seeds else None]:
+            cfg = compose([*overrides, *extra, *cap, f"seed={seed}",
                            *([f"threads={threads}"] if threads else []),
                            *([f"budget.target_val_cer={min(targets)}"] if stop_at_target else []),
                            f"budget.val_every_steps={val_every_steps}",
@@ -149,7 +161,9 @@ def tta_rows(tta: Mapping[str, Any]) -> list[str]:
     )
     ends = [
         f"  {name} at its end: test CER {fmt(100 * rec['end']['test_cer'], 2)}% after "
-        f"{fmt(rec['end']['cpu_seconds'], 0)} CPU-s of training (medians)"
+        f"{fmt(rec['end']['cpu_seconds'], 0)} CPU-s of training (medians"
+        + ", ".join(["", *sorted({str(r["stopped_by"]) for r in rec["runs"]})])
+        + ")"
         for name, rec in tta["recipes"].items()
         if rec.get("end", {}).get("test_cer") is not None
     ]

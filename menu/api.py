@@ -76,11 +76,13 @@ def load(
     checkpoint: str | os.PathLike,
     device: str = "cpu",
     config_dirs: Sequence[str | os.PathLike] = (),
+    precision: str | None = None,
 ) -> Model:
     """A checkpoint, loaded safely (see :func:`menu.infer.load_checkpoint`); ``config_dirs``:
-    config folders of your own options that the checkpoint uses."""
+    config folders of your own options that the checkpoint uses; ``precision``
+    (``float32``/``bfloat16``): prepared for inference (batch norm folded, that dtype)."""
     from menu.infer import load_checkpoint
     from menu.registry import add_config_dirs
 
     add_config_dirs(config_dirs)
-    return Model(load_checkpoint(checkpoint, device=device))
+    return Model(load_checkpoint(checkpoint, device=device, precision=precision))

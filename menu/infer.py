@@ -23,8 +23,13 @@ class CheckpointError(ValueError):
     """A file that is not a loadable menu checkpoint; the message says why in one line."""
 
 
-def load_checkpoint(path: str | Path, device: str = "cpu") -> LitRecognizer:
+def load_checkpoint(
+    path: str | Path, device: str = "cpu", precision: str | None = None
+) -> LitRecognizer:
     """Rebuild the recognizer from a checkpoint alone (config, codec and weights inside).
+    ``precision`` (``float32`` or ``bfloat16``): prepared for inference by
+    ``menu.models.inference.for_inference`` (batch norm folded, weights in that dtype);
+    None: the model as trained.
 
     Safe for a file from a stranger: it is read with ``weights_only=True`` (tensors and
     plain data only, no pickled object is ever executed), and its configuration may only
@@ -59,7 +64,12 @@ def load_checkpoint(path: str | Path, device: str = "cpu") -> LitRecognizer:
         lit.load_state_dict(ckpt["state_dict"])
     except RuntimeError as e:
         raise CheckpointError(f"{path}: its weights do not fit its own config ({e})") from None
-    return lit.to(device).eval()
+    lit = lit.to(device).eval()
+    if precision is not None:
+        from menu.models.inference import for_inference
+
+        lit.model = for_inference(lit.model, precision=precision)
+    return lit
 
 
 def evaluate(

@@ -168,8 +168,8 @@ class LitRecognizer(pl.LightningModule):
 
     def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
         """A non-finite gradient: drop all gradients, so the optimizer changes nothing (with
-        16-bit mixed precision the gradient scaler does this itself)."""
-        if "16-mixed" in str(self.trainer.precision):
+        float16 mixed precision the gradient scaler does this itself; bfloat16 has none)."""
+        if str(self.trainer.precision) == "16-mixed":
             return
         grads = [p.grad for p in self.parameters() if p.grad is not None]
         if not grads:  # the step was skipped already (non-finite loss)

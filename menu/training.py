@@ -140,6 +140,15 @@ def make_trainer(
         for k, v in OmegaConf.to_container(cfg.trainer, resolve=True).items()
         if k not in OWNED_TRAINER_KEYS  # placeholders (null); check() refused any other value
     }
+    if (
+        str(trainer_cfg.get("precision", "")).startswith("bf16")
+        and trainer_cfg.get("accelerator") in ("cpu", None)
+        and not torch.ops.mkldnn._is_mkldnn_bf16_supported()
+    ):
+        log.warning(
+            "trainer.precision=bf16-mixed on a CPU without bfloat16 instructions (AVX512-BF16 "
+            "or AMX) is emulated and slower than float32: set trainer.precision=32-true"
+        )
     deterministic: bool | str = bool(cfg.deterministic)
     if deterministic and trainer_cfg.get("accelerator") not in ("cpu", None):
         deterministic = "warn"  # some CUDA kernels (CTC, LSTM) have no deterministic variant

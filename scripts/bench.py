@@ -50,15 +50,21 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--tta-full", action="store_true",
                     help="tta: train every recipe to its end (its test CER) instead of "
                     "stopping at the lowest target")  # fmt: skip
+    ap.add_argument("--tta-baseline-seeds", type=int,
+                    help="tta: seeds of the first recipe (default: as --tta-seeds)")  # fmt: skip
+    ap.add_argument("--tta-baseline-cpu-seconds", type=float,
+                    help="tta: stop the first recipe after this many CPU-seconds of "
+                    "training (an old recipe that takes hours)")  # fmt: skip
     ap.add_argument("--presets", nargs="+", default=list(PRESETS),
                     help="presets for the peak-memory section")  # fmt: skip
     ap.add_argument("--threads", type=int, help="torch threads (default: all cores)")
     ap.add_argument("--data-dir", default="data", help="synthetic data cache (default: data)")
     ap.add_argument("--work-dir", help="keep run folders and PNGs here (default: a temp dir)")
     ap.add_argument("--checkpoint", help="menu checkpoint for the tesseract comparison "
-                    "(default: the untrained benchmark model)")  # fmt: skip
-    ap.add_argument("--test", help="test shards for the tesseract comparison "
-                    "(default: the benchmark's synthetic test split)")  # fmt: skip
+                    "(default: the untrained benchmark model); with --test the infer "
+                    "section also times it and its variants' CER")  # fmt: skip
+    ap.add_argument("--test", help="test shards for the tesseract comparison and the "
+                    "checkpoint's inference (default: the benchmark's test split)")  # fmt: skip
     ap.add_argument("--beam", type=int, help="CTC beam width of the checkpoint in the tesseract "
                     "comparison (default: as trained)")  # fmt: skip
     ap.add_argument("--tesseract-lines", type=int, help="limit the tesseract comparison lines")
@@ -100,6 +106,8 @@ def main(argv: list[str] | None = None) -> dict:
         tta_targets=args.targets,
         tta_jobs=args.tta_jobs,
         tta_full=args.tta_full,
+        tta_baseline_seeds=args.tta_baseline_seeds,
+        tta_baseline_cpu_seconds=args.tta_baseline_cpu_seconds,
         log=lambda s: print(s, file=sys.stderr, flush=True),
     )
     result["command"] = " ".join(["python", "scripts/bench.py", *(argv or sys.argv[1:])])

@@ -227,17 +227,24 @@ def test_op_profile_of_a_few_steps(tiny):
 def test_time_to_accuracy_compares_recipes(tiny, tmp_path):
     recipe = ["experiment=conv_bilstm", *tiny["extra"], "budget.max_steps=8"]
     recipes = {"base": recipe, "other": [*recipe, "optim.optimizer.lr=0.001"]}
-    out = bench.tta_compare(recipes, work_dir=tmp_path, targets=(0.0,), seeds=(0,),
-                            threads=1, val_every_steps=4, jobs=2)  # two processes  # fmt: skip
+    out = bench.tta_compare(recipes, work_dir=tmp_path, targets=(0.0,), seeds=(0, 1),
+                            threads=1, val_every_steps=4, jobs=2,  # two processes
+                            baseline_seeds=1, baseline_cpu_seconds=1e-3)  # fmt: skip
     assert list(out["recipes"]) == ["base", "other"]
-    for rec in out["recipes"].values():
-        (run,) = rec["runs"]
-        assert run["stopped_by"] == "max_steps" and run["steps"] == 8  # 0% is never reached
-        assert run["reached"] == {"0.0": None} and 0 <= run["best_val_cer"] <= 1
-        assert rec["median"]["0.0"]["reached"] == "0/1"
+    assert [len(rec["runs"]) for rec in out["recipes"].values()] == [1, 2]
+    for name, rec in out["recipes"].items():
+        for run in rec["runs"]:  # the baseline is capped after its first step; 0% never comes
+            stop = ("max_cpu_seconds", 1) if name == "base" else ("max_steps", 8)
+            assert (run["stopped_by"], run["steps"]) == stop
+            assert run["reached"] == {"0.0": None} and 0 <= run["best_val_cer"] <= 1
+            assert run["test_cer"] is not None and run["cpu_seconds"] > 0
+        assert rec["median"]["0.0"]["reached"] == f"0/{len(rec['runs'])}"
         assert rec["median"]["0.0"]["cpu_seconds_vs_first"] is None
-        assert rec["end"]["test_cer"] == run["test_cer"] and run["cpu_seconds"] > 0
-    assert "base to 0%: reached 0/1" in bench.table({"tta": out})
+    assert (
+        out["recipes"]["base"]["end"]["test_cer"] == out["recipes"]["base"]["runs"][0]["test_cer"]
+    )
+    rows = bench.table({"tta": out})
+    assert "base to 0%: reached 0/1" in rows and "max_cpu_seconds)" in rows
     with pytest.raises(ValueError, match="targets"):
         bench.tta_compare(recipes, work_dir=tmp_path, targets=(1.5,))
 

@@ -226,6 +226,30 @@ def test_folding_batch_norm_keeps_the_function_and_quantizing_keeps_the_shapes()
     assert not any(isinstance(m, torch.nn.LSTM) for m in quantized.modules())
 
 
+@pytest.mark.parametrize("experiment", ["conv_bilstm", "crnn", "lstm_plain"])
+def test_bfloat16_inference_is_close_to_float32_and_refuses_training(experiment):
+    from menu.models.inference import for_inference
+
+    torch.manual_seed(0)
+    model = build_model(compose([f"experiment={experiment}"]), num_classes=12).eval()
+    h = model.input_height or 48
+    x, widths = torch.rand(3, 1, h, 160), torch.tensor([160, 100, 40])
+    with torch.inference_mode():
+        before = model(x, widths)
+        for_inference(model, precision="bfloat16")
+        after = model(x, widths)
+    assert all(p.dtype == torch.bfloat16 for p in model.parameters())
+    assert after.dtype == torch.float32 and after.shape == before.shape
+    # bfloat16 keeps 8 bits of mantissa: scores agree to a few hundredths of their spread
+    assert (after - before).abs().max() < 0.05 * before.std() + 0.05, (after - before).abs().max()
+    with pytest.raises(RuntimeError, match="train in float32"):
+        model.train()(x, widths)
+    with pytest.raises(ValueError, match="precision must be one of"):
+        for_inference(model, precision="float8")
+    with pytest.raises(ValueError, match="pick one"):
+        for_inference(model, quantize=True, precision="bfloat16")
+
+
 @pytest.mark.parametrize(("bidirectional", "layers"), [(True, 2), (False, 2), (True, 1)])
 def test_the_lstm_reads_each_line_as_if_alone_as_a_packed_batch_does(bidirectional, layers):
     """seq=lstm on padded lines (menu.models.seq.lstm_by_length): the outputs and gradients

@@ -1,6 +1,7 @@
 """Faster inference of a trained recognizer: batch norm folded into the convolutions (the
-same function, fewer passes over memory) and, optionally, int8 dynamic quantization of the
-LSTM and linear layers (a slightly different function: measure its CER)."""
+same function, fewer passes over memory) and, optionally, bfloat16 weights and activations
+or int8 dynamic quantization of the LSTM and linear layers (slightly different functions:
+measure their CER, as ``scripts/bench.py`` section infer does)."""
 
 from __future__ import annotations
 
@@ -36,9 +37,22 @@ def quantize_dynamic(model: nn.Module) -> nn.Module:
     return torch.ao.quantization.quantize_dynamic(model, {nn.LSTM, nn.Linear}, dtype=torch.qint8)
 
 
-def for_inference(model: nn.Module, quantize: bool = False) -> nn.Module:
+#: ``precision`` names for inference and their dtypes.
+PRECISIONS = {"float32": torch.float32, "bfloat16": torch.bfloat16}
+
+
+def for_inference(
+    model: nn.Module, quantize: bool = False, precision: str = "float32"
+) -> nn.Module:
     """``model`` in eval mode with batch norm folded and, with ``quantize``, int8 LSTM and
-    linear layers (a copy then; otherwise the same module, changed in place)."""
+    linear layers (a copy then; otherwise the same module, changed in place); ``precision``
+    ``bfloat16``: weights and activations in bfloat16 (``Recognizer.use_dtype``)."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {sorted(PRECISIONS)}, got {precision!r}")
+    if quantize and precision != "float32":
+        raise ValueError("int8 quantization applies to a float32 model; pick one of the two")
     model.eval()
     fold_batchnorm(model)
+    if precision != "float32":
+        model.use_dtype(PRECISIONS[precision])
     return quantize_dynamic(model) if quantize else model
