@@ -116,11 +116,12 @@ def test_infer_throughput(tiny):
         assert v["end_to_end_lines_per_s"]["median"] > 0
     assert out["channels_last"] is True and out["conv_chunk"] == 1
     assert set(out["variants"]) == {
-        "channels_last=false", "conv_chunk=0", "batchnorm_folded", "folded_int8"
+        "channels_last=false", "conv_chunk=0", "batchnorm_folded", "folded_bf16", "folded_int8"
     }  # fmt: skip
     assert all(v["8"]["lines_per_s"]["median"] > 0 for v in out["variants"].values())
     assert abs(out["variants"]["batchnorm_folded"]["8"]["cer_change"]) < 1e-9  # same function
     assert 0 <= out["variants"]["folded_int8"]["8"]["cer"] <= 1
+    assert 0 <= out["variants"]["folded_bf16"]["8"]["cer"] <= 1
 
 
 def test_score_keeps_spaces_unless_collapsed():
