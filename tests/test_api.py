@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 import menu
@@ -101,3 +102,21 @@ def test_predict_formats_carry_positions_and_confidences(tiny, tmp_path):
             if fmt == "hocr"
             else ("WC=" in text if fmt == "alto" else "conf=" in text)
         )
+
+
+def test_bfloat16_inference_from_the_command_line_and_the_api(tiny, capsys):
+    import json
+
+    from menu.cli.eval import main as eval_main
+
+    ckpt, test = tiny["record"]["best_checkpoint"], tiny["record"]["data"]["test"]
+    results = {}
+    for precision in ("float32", "bfloat16"):
+        assert eval_main([ckpt, test, "--precision", precision, "--confusions", "0"]) == 0
+        results[precision] = json.loads(capsys.readouterr().out)
+    assert results["float32"]["n"] == results["bfloat16"]["n"] == 32  # every line scored
+    assert abs(results["float32"]["cer"] - results["bfloat16"]["cer"]) < 0.05
+    model = menu.load(ckpt, precision="bfloat16")
+    assert model.lit.model.compute_dtype == torch.bfloat16
+    with pytest.raises(SystemExit):
+        eval_main([ckpt, test, "--precision", "float16"])  # not a choice
