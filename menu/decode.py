@@ -8,14 +8,20 @@ import torch
 
 
 def greedy(scores: torch.Tensor, lengths: torch.Tensor) -> list[list[int]]:
-    """Best-path decoding: argmax per frame, collapse repeats, drop blanks (class 0)."""
-    best = scores.argmax(dim=1).cpu()
-    out = []
-    for b, n in zip(best, lengths.tolist(), strict=True):
-        path = b[:n]
-        keep = torch.ones_like(path, dtype=torch.bool)
-        keep[1:] = path[1:] != path[:-1]
-        out.append([int(c) for c in path[keep & (path != 0)]])
+    """Best-path decoding: argmax per frame, collapse repeats, drop blanks (class 0).
+
+    Vectorized over the batch (one argmax, one mask, one ``tolist``): per-line tensor
+    indexing cost as much as a bf16 forward pass's quarter on CPU at batch 64."""
+    best = scores.argmax(dim=1).cpu()  # B x L
+    n = lengths.cpu().clamp(max=best.shape[1])
+    keep = best != 0
+    keep[:, 1:] &= best[:, 1:] != best[:, :-1]
+    keep &= torch.arange(best.shape[1]) < n[:, None]
+    flat, counts = best[keep].tolist(), keep.sum(dim=1).tolist()
+    out, start = [], 0
+    for c in counts:
+        out.append(flat[start : start + c])
+        start += c
     return out
 
 

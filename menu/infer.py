@@ -166,8 +166,9 @@ def predict(
         for key, item in zip(chunk, items, strict=True):
             try:
                 pixels = _pixels(item)
-                samples.append({"image": norm(pixels), "text": "", "key": key, "url": ""})
-                sizes[key] = pixels.shape[:2]
+                image = norm(pixels)
+                samples.append({"image": image, "text": "", "key": key, "url": ""})
+                sizes[key] = (*pixels.shape[:2], norm.pad_columns(image.shape[0]))
             except (OSError, ValueError) as e:
                 errors[key] = f"{type(e).__name__}: {e}"
         samples.sort(key=lambda s: s["image"].shape[1])
@@ -181,10 +182,11 @@ def predict(
             for key, line, w in zip(
                 batch["keys"], lit.read(images_, widths), widths.tolist(), strict=True
             ):
-                h0, w0 = sizes[key]
-                scale = w0 / max(w, 1)
+                h0, w0, pad = sizes[key]  # the norm's margins are not in the image
+                scale = w0 / max(w - 2 * pad, 1)
                 for c in line["chars"]:
-                    c["x0"], c["x1"] = round(c["x0"] * scale, 1), round(c["x1"] * scale, 1)
+                    for x in ("x0", "x1"):
+                        c[x] = round(min(max((c[x] - pad) * scale, 0.0), w0), 1)
                 hyps[key] = {**line, "width": int(w0), "height": int(h0)}
         for p in chunk:
             yield p, hyps.get(p), errors.get(p)

@@ -120,3 +120,25 @@ def test_bfloat16_inference_from_the_command_line_and_the_api(tiny, capsys):
     assert model.lit.model.compute_dtype == torch.bfloat16
     with pytest.raises(SystemExit):
         eval_main([ckpt, test, "--precision", "float16"])  # not a choice
+
+
+def test_predicted_positions_are_in_the_image_when_the_norm_pads(tiny, tmp_path):
+    from omegaconf import open_dict
+
+    from menu.data.convert import export_shards
+    from menu.infer import load_checkpoint, predict
+
+    export_shards(tiny["record"]["data"]["test"], tmp_path / "png")
+    images = [str(p) for p in sorted((tmp_path / "png").rglob("*.png"))[:8]]
+    lit = load_checkpoint(tiny["record"]["best_checkpoint"])
+    plain = {k: v for k, v, _ in predict(lit, images, detail=True)}
+    with open_dict(lit.cfg):
+        lit.cfg.norm.pad = 1.0  # background columns the image does not have
+    padded = {k: v for k, v, _ in predict(lit, images, detail=True)}
+    same = [k for k in images if plain[k]["text"] == padded[k]["text"] and plain[k]["text"]]
+    assert same, "padding changed every reading of the tiny model"
+    for k in same:
+        frame = plain[k]["width"] / max(len(plain[k]["text"]), 1)  # a character's width
+        for a, b in zip(plain[k]["chars"], padded[k]["chars"], strict=True):
+            assert abs(a["x0"] - b["x0"]) < frame / 2 and abs(a["x1"] - b["x1"]) < frame / 2
+            assert 0 <= b["x0"] < b["x1"] <= padded[k]["width"]

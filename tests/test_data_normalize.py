@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+from inspect import signature
 
 import numpy as np
 import pytest
@@ -225,3 +226,17 @@ def test_invalid_parameters() -> None:
         HeightNorm(0)
     with pytest.raises(ValueError):
         WordNorm(48, spread=0.0)
+
+
+@pytest.mark.parametrize("norm", ALL, ids=lambda n: type(n).__name__)
+def test_pad_adds_background_columns_on_both_sides_and_nothing_else(norm, render) -> None:
+    line = render("tight.")
+    plain = norm(line)
+    args = {k: v for k, v in norm._params().items() if k in signature(type(norm)).parameters}
+    padded = type(norm)(**{**args, "pad": 0.25})(line)
+    p = round(0.25 * plain.shape[0])
+    assert p > 0 and padded.shape == (plain.shape[0], plain.shape[1] + 2 * p)
+    assert np.array_equal(padded[:, p:-p], plain)
+    assert not padded[:, :p].any() and not padded[:, -p:].any()
+    with pytest.raises(ValueError, match="pad"):
+        type(norm)(**{**args, "pad": -1.0})

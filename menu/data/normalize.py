@@ -8,6 +8,9 @@ widths are capped at ``MAX_ASPECT * height`` (beyond that the line is squeezed; 
 loader skips such lines long before, see ``max_width``).
 All are vectorized NumPy/SciPy/PIL and survive empty, near-empty, single-dot,
 huge and inverted inputs (no ink -> plain height rescale; zero-size -> ``height x 1``).
+``pad`` (every normalizer): background columns added on both sides, as a fraction of the
+output height, so that a line cropped tight to its ink (as line segmenters and scanned
+data sets crop) ends the way generated lines with margins do.
 """
 
 from __future__ import annotations
@@ -23,14 +26,22 @@ __all__ = ["CenterNorm", "HeightNorm", "LineNorm", "NoNorm", "Normalizer", "Word
 
 
 class Normalizer:
-    """Base class: converts to an ink map, handles degenerate sizes, calls ``_apply``."""
+    """Base class: converts to an ink map, handles degenerate sizes, calls ``_apply``,
+    then adds ``pad`` x height background columns on each side."""
 
     height: int | None
 
-    def __init__(self, height: int | None = 48) -> None:
+    def __init__(self, height: int | None = 48, pad: float = 0.0) -> None:
         if height is not None and int(height) < 1:
             raise ValueError(f"height must be >= 1 or None, got {height}")
+        if not 0 <= pad <= 4:
+            raise ValueError(f"pad must be in [0, 4] (x height), got {pad}")
         self.height = None if height is None else int(height)
+        self.pad = float(pad)
+
+    def pad_columns(self, height: int) -> int:
+        """Background columns added on each side of an output ``height`` rows tall."""
+        return round(self.pad * height)
 
     def __call__(self, img: np.ndarray) -> np.ndarray:
         ink = to_ink(img)
@@ -38,6 +49,9 @@ class Normalizer:
             return np.zeros((self.height or 1, 1), np.float32)
         out = self._apply(ink)
         out = np.nan_to_num(out, nan=0.0, posinf=1.0, neginf=0.0)
+        if self.pad:
+            p = self.pad_columns(out.shape[0])
+            out = np.pad(out, ((0, 0), (p, p)))
         return np.ascontiguousarray(np.clip(out, 0.0, 1.0), dtype=np.float32)
 
     def _apply(self, ink: np.ndarray) -> np.ndarray:
@@ -76,8 +90,8 @@ class NoNorm(Normalizer):
     ``height`` (optional) is a safety cap: taller images are scaled down to it.
     """
 
-    def __init__(self, height: int | None = None) -> None:
-        super().__init__(height)
+    def __init__(self, height: int | None = None, pad: float = 0.0) -> None:
+        super().__init__(height, pad)
 
     def _apply(self, ink: np.ndarray) -> np.ndarray:
         if self.height is not None and ink.shape[0] > self.height:
@@ -88,8 +102,8 @@ class NoNorm(Normalizer):
 class HeightNorm(Normalizer):
     """Rescale to a fixed height keeping the aspect ratio."""
 
-    def __init__(self, height: int = 48) -> None:
-        super().__init__(height)
+    def __init__(self, height: int = 48, pad: float = 0.0) -> None:
+        super().__init__(height, pad)
 
     def _apply(self, ink: np.ndarray) -> np.ndarray:
         assert self.height is not None
@@ -138,8 +152,9 @@ class WordNorm(Normalizer):
         threshold: float = 0.5,
         min_sigma: float = 0.04,
         deskew: float = 0.0,
+        pad: float = 0.0,
     ) -> None:
-        super().__init__(height)
+        super().__init__(height, pad)
         if not 0 < spread <= 1:
             raise ValueError(f"spread must be in (0, 1], got {spread}")
         if not 0 <= deskew < 45:
@@ -227,8 +242,9 @@ class LineNorm(WordNorm):
         min_sigma: float = 0.04,
         window: float = 1.0,
         max_ratio: float = 1.25,
+        pad: float = 0.0,
     ) -> None:
-        super().__init__(height, spread, threshold, min_sigma)
+        super().__init__(height, spread, threshold, min_sigma, pad=pad)
         self.window = float(window)
         self.max_ratio = max(1.0, float(max_ratio))
 
@@ -318,8 +334,9 @@ class CenterNorm(Normalizer):
         min_band: float = 0.1,
         measure_height: int = 32,
         deskew: float = 0.0,
+        pad: float = 0.0,
     ) -> None:
-        super().__init__(height)
+        super().__init__(height, pad)
         if not 0 <= deskew < 45:
             raise ValueError(f"deskew must be in [0, 45) degrees, got {deskew}")
         self.deskew = float(deskew)
