@@ -226,6 +226,27 @@ def test_folding_batch_norm_keeps_the_function_and_quantizing_keeps_the_shapes()
     assert not any(isinstance(m, torch.nn.LSTM) for m in quantized.modules())
 
 
+@pytest.mark.parametrize("conv", options("conv"))
+def test_pooling_before_the_relu_is_the_same_function(conv):
+    from menu.models.inference import pool_before_relu
+
+    torch.manual_seed(0)
+    model = build_model(compose([f"conv={conv}", "norm.height=32"]), num_classes=12).eval()
+    x, widths = torch.rand(2, 1, 32, 120), torch.tensor([120, 80])
+    with torch.inference_mode():
+        before = model(x, widths)
+        swapped = pool_before_relu(model)
+        assert torch.equal(model(x, widths), before)  # exactly: max commutes with ReLU
+    assert swapped == {"vgg": 3}.get(conv, swapped)  # vgg: conv, bn, relu, pool per layer
+    if swapped:
+        body = [m for m in model.modules() if isinstance(m, torch.nn.Sequential)]
+        assert any(
+            isinstance(a, torch.nn.MaxPool2d) and isinstance(b, torch.nn.ReLU)
+            for seq in body
+            for a, b in itertools.pairwise(seq)
+        )
+
+
 @pytest.mark.parametrize("experiment", ["conv_bilstm", "crnn", "lstm_plain"])
 def test_bfloat16_inference_is_close_to_float32_and_refuses_training(experiment):
     from menu.models.inference import for_inference
@@ -234,12 +255,15 @@ def test_bfloat16_inference_is_close_to_float32_and_refuses_training(experiment)
     model = build_model(compose([f"experiment={experiment}"]), num_classes=12).eval()
     h = model.input_height or 48
     x, widths = torch.rand(3, 1, h, 160), torch.tensor([160, 100, 40])
+    for line, w in zip(x, widths, strict=True):
+        line[..., w:] = 0  # padded with background, as batches are
     with torch.inference_mode():
         before = model(x, widths)
         for_inference(model, precision="bfloat16")
         after = model(x, widths)
     assert all(p.dtype == torch.bfloat16 for p in model.parameters())
     assert after.dtype == torch.float32 and after.shape == before.shape
+    assert model.conv_chunk == (8 if model.conv_chunk else 0)  # BF16_CONV_CHUNK lines per call
     # bfloat16 keeps 8 bits of mantissa: scores agree to a few hundredths of their spread
     assert (after - before).abs().max() < 0.05 * before.std() + 0.05, (after - before).abs().max()
     with pytest.raises(RuntimeError, match="train in float32"):
