@@ -19,8 +19,8 @@ def add_checkpoint_args(p: argparse.ArgumentParser, device: bool = True) -> None
             choices=sorted(PRECISIONS),
             default=None,
             help="prepare the model for inference: batch norm folded, weights and "
-            "activations in this dtype (bfloat16: 1.4-2.1x lines/s measured on a CPU with "
-            "bfloat16 instructions, CER +0.02 points; scripts/bench.py); "
+            "activations in this dtype (bfloat16: 1.7-2.3x lines/s measured on a CPU with "
+            "bfloat16 instructions, CER within 0.02 points; scripts/bench.py); "
             "default: the model as trained",
         )
     p.add_argument(

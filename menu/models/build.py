@@ -74,7 +74,7 @@ class Recognizer(nn.Module):
         return self
 
     def use_dtype(self, dtype: torch.dtype) -> Recognizer:
-        """Weights and activations in ``dtype`` (bfloat16: 1.4-2.1x the lines/s on a CPU
+        """Weights and activations in ``dtype`` (bfloat16: 1.7-2.3x the lines/s on a CPU
         with bfloat16 instructions, ``scripts/bench.py`` section infer); inference only.
         Images are cast on the way in and scores come back as float32."""
         if not dtype.is_floating_point:

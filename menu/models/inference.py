@@ -5,6 +5,8 @@ measure their CER, as ``scripts/bench.py`` section infer does)."""
 
 from __future__ import annotations
 
+import itertools
+
 import torch
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
@@ -40,7 +42,7 @@ def pool_before_relu(model: nn.Module) -> int:
         if not isinstance(module, nn.Sequential):
             continue
         layers = [i for i, m in enumerate(module) if not isinstance(m, nn.Identity)]
-        for i, j in zip(layers, layers[1:], strict=False):
+        for i, j in itertools.pairwise(layers):
             if type(module[i]) is nn.ReLU and isinstance(module[j], nn.MaxPool2d):
                 module[i], module[j] = module[j], nn.ReLU(inplace=True)
                 swapped += 1
