@@ -53,3 +53,17 @@ def test_bad_settings_are_refused_with_the_reason():
         frequent_words("xx")
     with pytest.raises(ValueError, match="mix \\+ words <= 1"):
         TextSource(builtin_corpus(), mix=0.6, words=0.6)
+
+
+def test_the_frequency_table_gives_wordfreqs_own_values() -> None:
+    import wordfreq
+
+    from menu.data.words import _plain_table, _round3, frequent_words
+
+    words, cdf = frequent_words("en")
+    table = _plain_table("en")
+    assert table is not None and _plain_table("zh") is None  # jieba: word_frequency itself
+    exact = np.array([wordfreq.word_frequency(w, "en") for w in words])
+    assert [_round3(table[w]) for w in words[:2000]] == exact[:2000].tolist()
+    cumulative = np.cumsum(exact)
+    assert np.array_equal(cdf, cumulative / cumulative[-1])  # the same draws as before

@@ -12,6 +12,7 @@ line end. The words follow their real frequencies; their order does not (no gram
 from __future__ import annotations
 
 import functools
+import math
 import unicodedata
 from collections.abc import Callable
 
@@ -42,15 +43,36 @@ def frequent_words(language: str = "en", size: int = 50_000) -> tuple[tuple[str,
         known = ", ".join(sorted(wordfreq.available_languages()))
         raise ValueError(f"wordfreq has no word list for language {language!r}; one of: {known}")
     words, freqs = [], []
+    table = _plain_table(language)
     for word in wordfreq.top_n_list(language, int(size)):
         word = unicodedata.normalize("NFC", word)
         if _usable(word):
             words.append(word)
-            freqs.append(wordfreq.word_frequency(word, language))
+            f = table.get(word) if table is not None and "-" not in word else None
+            freqs.append(wordfreq.word_frequency(word, language) if f is None else _round3(f))
     if not words:
         raise ValueError(f"no usable words for language {language!r}")
     cdf = np.cumsum(np.asarray(freqs, dtype=np.float64))
     return tuple(words), cdf / cdf[-1]
+
+
+def _plain_table(language: str) -> dict[str, float] | None:
+    """The word list's own frequencies where ``wordfreq.word_frequency`` of a listed word
+    without a hyphen is its table entry (languages tokenized by regular expression,
+    without transliteration or mark removal), else None. Reading the table instead of
+    calling ``word_frequency`` 50,000 times takes a generator process's start-up from
+    about 1.4 s to a fraction (same values: ``tests/test_data_words.py``)."""
+    import wordfreq
+
+    info = wordfreq.get_language_info(language)
+    if info["tokenizer"] != "regex" or info["transliteration"] or info["remove_marks"]:
+        return None
+    return wordfreq.get_frequency_dict(language)
+
+
+def _round3(f: float) -> float:
+    """Three significant digits, as ``wordfreq.word_frequency`` rounds."""
+    return round(f, math.floor(-math.log10(f)) + 3) if f > 0 else 0.0
 
 
 def _usable(word: str) -> bool:
