@@ -10,8 +10,8 @@ import torch
 def greedy(scores: torch.Tensor, lengths: torch.Tensor) -> list[list[int]]:
     """Best-path decoding: argmax per frame, collapse repeats, drop blanks (class 0).
 
-    Vectorized over the batch (one argmax, one mask, one ``tolist``): per-line tensor
-    indexing cost as much as a bf16 forward pass's quarter on CPU at batch 64."""
+    Vectorized over the batch (one argmax, one mask, one ``tolist``): half the time of
+    per-line tensor indexing, though either is about 1% of inference on CPU."""
     best = scores.argmax(dim=1).cpu()  # B x L
     n = lengths.cpu().clamp(max=best.shape[1])
     keep = best != 0
