@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -227,3 +228,31 @@ def test_the_config_states_the_generators_own_defaults():
     for key in ("seed", "shard_size", "workers", "min_chars", "max_chars", "mix", "holdout_text"):
         assert synth[key] == params[key].default, key
     assert dict(synth.degrade) == {f.name: f.default for f in dataclasses.fields(Degrade)}
+
+
+def _ink_runs(img: np.ndarray) -> list[tuple[int, int]]:
+    """(start, end) of each run of columns with ink (dark on light)."""
+    ink = (img < 128).any(axis=0)
+    edges = np.flatnonzero(np.diff(np.r_[0, ink.astype(np.int8), 0]))
+    return list(zip(edges[::2], edges[1::2], strict=True))
+
+
+def test_word_spacing_stretches_the_spaces_and_nothing_else(fonts) -> None:
+    import dataclasses
+
+    justified = dataclasses.replace(CLEAN, word_spacing=1.0)
+    ratios = []
+    for seed in range(12):
+        plain = _ink_runs(render_line("m m m", fonts[0], np.random.default_rng(seed), CLEAN))
+        wide = _ink_runs(render_line("m m m", fonts[0], np.random.default_rng(seed), justified))
+        assert len(plain) == len(wide) == 3  # the same three words ...
+        assert [e - s for s, e in plain] == [e - s for s, e in wide]  # ... at their own widths
+        gap = [[b[0] - a[1] for a, b in pairwise(runs)] for runs in (plain, wide)]
+        (p0, p1), (w0, w1) = gap  # one stretch per line, as in justified text (to a pixel)
+        assert abs(p0 - p1) <= 1 and abs(w0 - w1) <= 1
+        ratios.append(w0 / p0)
+    assert min(ratios) < 0.9 and max(ratios) > 1.3  # narrower and wider spaces both occur
+    # a line without a space draws no random number: the same pixels as with it off
+    a = render_line("unspaced", fonts[0], np.random.default_rng(3), CLEAN)
+    b = render_line("unspaced", fonts[0], np.random.default_rng(3), justified)
+    assert np.array_equal(a, b)

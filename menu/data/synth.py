@@ -54,6 +54,7 @@ class Degrade:
     margin: float = 0.2  # each margin U[0, 2*margin] x font size (position jitter)
     spacing: float = 0.08  # extra letter spacing U[-spacing/3, spacing] x font size ...
     spacing_prob: float = 0.3  # ... applied to this fraction of lines
+    word_spacing: float = 0.0  # justified lines: every space's width x U[1-w/2, 1+w] (0: off)
     skew: float = 0.2  # max |horizontal shear| (slant, tan of angle)
     rotate: float = 0.5  # max |rotation| in degrees
     wobble: float = 1.2  # max baseline wobble amplitude in pixels
@@ -107,15 +108,29 @@ def _glyph(font_path: str, size: int, cluster: str) -> tuple[Image.Image | None,
     return mask, left, top, adv
 
 
+def _advance(font_path: str, size: int, cluster: str, space: float) -> float:
+    """A cluster's advance; a space's is ``space`` times the font's."""
+    adv = _glyph(font_path, size, cluster)[3]
+    return adv * space if cluster == " " else adv
+
+
 def _draw_spaced(
-    im: Image.Image, x: float, y: float, text: str, font_path: str, size: int, spacing: float
+    im: Image.Image,
+    x: float,
+    y: float,
+    text: str,
+    font_path: str,
+    size: int,
+    spacing: float,
+    space: float = 1.0,
 ) -> None:
-    """Draw ``text`` glyph by glyph with extra ``spacing`` pixels between clusters."""
+    """Draw ``text`` glyph by glyph with extra ``spacing`` pixels between clusters and
+    spaces ``space`` times as wide as the font's."""
     for cl in _clusters(text):
-        mask, dx, dy, adv = _glyph(font_path, size, cl)
+        mask, dx, dy, _ = _glyph(font_path, size, cl)
         if mask is not None:
             im.paste(255, (round(x) + dx, round(y) + dy), mask)
-        x += adv + spacing
+        x += _advance(font_path, size, cl, space) + spacing
 
 
 def _spacing_safe(text: str) -> bool:
@@ -123,9 +138,11 @@ def _spacing_safe(text: str) -> bool:
     return all(ord(c) < 0x0590 or 0x1E00 <= ord(c) < 0x2C00 for c in text)
 
 
-def _spaced_width(text: str, font_path: str, size: int, spacing: float) -> float:
+def _spaced_width(
+    text: str, font_path: str, size: int, spacing: float, space: float = 1.0
+) -> float:
     cl = _clusters(text)
-    return sum(_glyph(font_path, size, c)[3] for c in cl) + spacing * max(0, len(cl) - 1)
+    return sum(_advance(font_path, size, c, space) for c in cl) + spacing * max(0, len(cl) - 1)
 
 
 def render_line(
@@ -149,14 +166,30 @@ def render_line(
         spacing = rng.uniform(-cfg.spacing / 3, cfg.spacing) * size
         if not _spacing_safe(text):  # glyph-by-glyph drawing would break shaping/bidi
             spacing = 0.0
-    tw = _spaced_width(text, font_path, size, spacing) if spacing else font.getlength(text)
+    space = 1.0  # no draw when off: lines of configs without it stay as they were
+    if cfg.word_spacing > 0 and " " in text and _spacing_safe(text):
+        space = rng.uniform(1 - cfg.word_spacing / 2, 1 + cfg.word_spacing)
+    words, space_adv = text.split(" "), font.getlength(" ") * space
+    if spacing:
+        tw = _spaced_width(text, font_path, size, spacing, space)
+    elif space != 1.0:  # word by word: kerning inside words kept
+        tw = sum(font.getlength(word) for word in words) + space_adv * (len(words) - 1)
+    else:
+        tw = font.getlength(text)
     w = max(1, math.ceil(tw + ml + mr))
     h = max(1, math.ceil(ascent + descent + mt + mb))
     im = Image.new("L", (w, h), 0)
+    draw = ImageDraw.Draw(im)
     if spacing:
-        _draw_spaced(im, ml, mt, text, font_path, size, spacing)
+        _draw_spaced(im, ml, mt, text, font_path, size, spacing, space)
+    elif space != 1.0:
+        x = ml
+        for word in words:
+            if word:
+                draw.text((x, mt), word, font=font, fill=255, anchor="la")
+            x += font.getlength(word) + space_adv
     else:
-        ImageDraw.Draw(im).text((ml, mt), text, font=font, fill=255, anchor="la")
+        draw.text((ml, mt), text, font=font, fill=255, anchor="la")
     if cfg.stretch > 0:
         im = scan.stretch(im, rng.uniform(1 - cfg.stretch, 1 + cfg.stretch))
         w = im.size[0]
