@@ -2,12 +2,13 @@
 # Which generator features matter (README.md here): the transfer recipe with one feature
 # group off at a time (conf/ablate/*.yaml: vocabulary, skew, scanner binarization, sizes
 # and strokes) and all of them off (printed), at a short budget: 1,500 steps (STEPS=...) on
-# 12,000 generated lines, one thread per run, two runs at a time (about 45 minutes).
+# 12,000 generated lines, one thread per run, two runs at a time (float32 on a 2-core AVX2
+# CPU: about 32 minutes per arm, 2 hours for the 7; add trainer.precision=32-true there).
 # The test split of every run is the real-scan set uw3_500 (scored once at the end, never
 # used to choose a checkpoint: the best checkpoint is chosen on generated validation
 # lines), so menu-table's CIs are over those 500 lines; the typography set is read by
 # menu-eval afterwards. Needs data/eval from eval_sets.sh.
-#   bash experiments/transfer/ablation.sh
+#   bash experiments/transfer/ablation.sh [trainer.precision=32-true]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 SWEEP=multirun/transfer_ablation
@@ -25,4 +26,4 @@ for run in "$SWEEP"/*/; do
         --config-dir experiments/transfer/conf --lines "$run/typography_lines.csv" \
         > "$run/typography.json"
 done
-python experiments/transfer/summary.py "$SWEEP" > experiments/transfer/ablation/typography.md
+python experiments/transfer/summary.py "$SWEEP" > experiments/transfer/ablation/both_sets.md

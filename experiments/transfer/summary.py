@@ -1,6 +1,7 @@
-"""The ablation's second evaluation set as a Markdown table: each run's CER on the lines
-``menu-eval --lines`` wrote (``RUN/typography_lines.csv``), its bootstrap interval over
-lines, and the paired difference to the ``full`` generator on the same lines.
+"""The ablation as one Markdown table: each run's CER on both evaluation sets -- the real
+scans it was tested on (``RUN/test_lines.csv``) and the typography lines ``menu-eval
+--lines`` read afterwards (``RUN/typography_lines.csv``) -- with bootstrap intervals over
+lines and the paired difference to the ``full`` generator on the same lines.
 
     python experiments/transfer/summary.py multirun/transfer_ablation
 """
@@ -15,7 +16,8 @@ import pandas as pd
 
 from menu.tables.stats import bootstrap_ci, paired_bootstrap
 
-LINES = "typography_lines.csv"
+#: column label -> the per-line file of a run
+SETS = {"uw3_500 (real scans)": "test_lines.csv", "typography": "typography_lines.csv"}
 
 
 def arm(run: Path) -> str:
@@ -24,29 +26,36 @@ def arm(run: Path) -> str:
     return str(record.get("choices", {}).get("ablate", run.name))
 
 
+def _cell(frame: pd.DataFrame, base: pd.DataFrame | None) -> tuple[str, str, float]:
+    cer, low, high = bootstrap_ci(frame["char_errors"], frame["ref_chars"])
+    text = f"{100 * cer:.2f} [{100 * low:.2f}, {100 * high:.2f}]"
+    if base is None:
+        return text, "", cer
+    diff, dlow, dhigh, p, _ = paired_bootstrap(base, frame)
+    return text, f"{100 * diff:+.2f} [{100 * dlow:+.2f}, {100 * dhigh:+.2f}] p={p:.3f}", cer
+
+
 def table(sweep: Path, baseline: str = "full") -> pd.DataFrame:
-    """One row per run with a typography lines file: CER, its CI, difference to baseline."""
-    lines = {
-        arm(csv.parent): pd.read_csv(csv, keep_default_na=False).set_index("key")
-        for csv in sorted(sweep.glob(f"*/{LINES}"))
-    }
-    if baseline not in lines:
-        raise SystemExit(f"no {LINES} of the {baseline!r} run under {sweep}")
+    """One row per run: per set its CER % with a 95% CI and, paired on the same lines, its
+    difference to ``baseline`` in points (positive: more errors than the baseline)."""
+    runs = {arm(r.parent): r.parent for r in sorted(sweep.glob("*/result.json"))}
+    if baseline not in runs:
+        raise SystemExit(f"no {baseline!r} run under {sweep}")
     rows = []
-    for name, frame in lines.items():
-        cer, low, high = bootstrap_ci(frame["char_errors"], frame["ref_chars"])
-        diff, dlow, dhigh, p, _ = paired_bootstrap(lines[baseline], frame)
-        rows.append(
-            {
-                "ablate": name,
-                "lines": len(frame),
-                "typography CER %": f"{100 * cer:.2f} [{100 * low:.2f}, {100 * high:.2f}]",
-                f"minus {baseline}, points": ""
-                if name == baseline
-                else f"{100 * diff:+.2f} [{100 * dlow:+.2f}, {100 * dhigh:+.2f}] p={p:.3f}",
-                "_cer": cer,
-            }
-        )
+    for name, run in runs.items():
+        row: dict[str, object] = {"ablate": name}
+        for label, file in SETS.items():
+            path, base_path = run / file, runs[baseline] / file
+            if not path.exists() or not base_path.exists():
+                row[f"{label} CER %"], row[f"{label} minus {baseline}"] = "not read", ""
+                continue
+            frame = pd.read_csv(path, keep_default_na=False).set_index("key")
+            base = pd.read_csv(base_path, keep_default_na=False).set_index("key")
+            text, diff, cer = _cell(frame, None if name == baseline else base)
+            row[f"{label} CER %"], row[f"{label} minus {baseline}"] = text, diff
+            row.setdefault("_cer", cer)  # rows sorted by the first set's CER
+        row.setdefault("_cer", float("nan"))
+        rows.append(row)
     return pd.DataFrame(rows).sort_values("_cer").drop(columns="_cer")
 
 
