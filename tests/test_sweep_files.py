@@ -3,10 +3,9 @@ exist (a new sweep file is checked without a new test)."""
 
 from __future__ import annotations
 
-import importlib
-
 import pytest
 from hydra import compose, initialize_config_dir
+from hydra.utils import get_class
 
 from menu.config import CONF_DIR
 
@@ -18,14 +17,9 @@ def _compose(name: str):
         return compose("config", overrides=[f"sweep={name}"], return_hydra_config=True)
 
 
-def _importable(target: str) -> object:
-    module, _, attr = target.rpartition(".")
-    return getattr(importlib.import_module(module), attr)
-
-
 @pytest.mark.parametrize("name", SWEEPS)
 def test_a_sweep_file_composes_with_a_sweeper_and_launcher_that_exist(name):
     cfg = _compose(name)
     assert cfg.name == name  # its runs land in multirun/<name>
     for part in ("sweeper", "launcher"):
-        assert callable(_importable(cfg.hydra[part]._target_)), part
+        assert callable(get_class(cfg.hydra[part]._target_)), part

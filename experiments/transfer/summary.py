@@ -26,6 +26,11 @@ def arm(run: Path) -> str:
     return str(record.get("choices", {}).get("ablate", run.name))
 
 
+def _lines(path: Path) -> pd.DataFrame | None:
+    """A run's per-line scores indexed by line key (None: that set was not read)."""
+    return pd.read_csv(path, keep_default_na=False).set_index("key") if path.exists() else None
+
+
 def _cell(frame: pd.DataFrame, base: pd.DataFrame | None) -> tuple[str, str, float]:
     cer, low, high = bootstrap_ci(frame["char_errors"], frame["ref_chars"])
     text = f"{100 * cer:.2f} [{100 * low:.2f}, {100 * high:.2f}]"
@@ -41,17 +46,16 @@ def table(sweep: Path, baseline: str = "full") -> pd.DataFrame:
     runs = {arm(r.parent): r.parent for r in sorted(sweep.glob("*/result.json"))}
     if baseline not in runs:
         raise SystemExit(f"no {baseline!r} run under {sweep}")
+    bases = {label: _lines(runs[baseline] / file) for label, file in SETS.items()}
     rows = []
     for name, run in runs.items():
         row: dict[str, object] = {"ablate": name}
         for label, file in SETS.items():
-            path, base_path = run / file, runs[baseline] / file
-            if not path.exists() or not base_path.exists():
+            frame = _lines(run / file)
+            if frame is None or bases[label] is None:
                 row[f"{label} CER %"], row[f"{label} minus {baseline}"] = "not read", ""
                 continue
-            frame = pd.read_csv(path, keep_default_na=False).set_index("key")
-            base = pd.read_csv(base_path, keep_default_na=False).set_index("key")
-            text, diff, cer = _cell(frame, None if name == baseline else base)
+            text, diff, cer = _cell(frame, None if name == baseline else bases[label])
             row[f"{label} CER %"], row[f"{label} minus {baseline}"] = text, diff
             row.setdefault("_cer", cer)  # rows sorted by the first set's CER
         row.setdefault("_cer", float("nan"))

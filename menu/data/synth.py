@@ -169,11 +169,12 @@ def render_line(
     space = 1.0  # no draw when off: lines of configs without it stay as they were
     if cfg.word_spacing > 0 and " " in text and _spacing_safe(text):
         space = rng.uniform(1 - cfg.word_spacing / 2, 1 + cfg.word_spacing)
-    words, space_adv = text.split(" "), font.getlength(" ") * space
     if spacing:
         tw = _spaced_width(text, font_path, size, spacing, space)
     elif space != 1.0:  # word by word: kerning inside words kept
-        tw = sum(font.getlength(word) for word in words) + space_adv * (len(words) - 1)
+        words = [(word, font.getlength(word)) for word in text.split(" ")]
+        space_adv = font.getlength(" ") * space
+        tw = sum(adv for _, adv in words) + space_adv * (len(words) - 1)
     else:
         tw = font.getlength(text)
     w = max(1, math.ceil(tw + ml + mr))
@@ -184,10 +185,10 @@ def render_line(
         _draw_spaced(im, ml, mt, text, font_path, size, spacing, space)
     elif space != 1.0:
         x = ml
-        for word in words:
+        for word, adv in words:
             if word:
                 draw.text((x, mt), word, font=font, fill=255, anchor="la")
-            x += font.getlength(word) + space_adv
+            x += adv + space_adv
     else:
         draw.text((ml, mt), text, font=font, fill=255, anchor="la")
     if cfg.stretch > 0:
