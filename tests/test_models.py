@@ -303,3 +303,50 @@ def test_the_lstm_reads_each_line_as_if_alone_as_a_packed_batch_does(bidirection
     )
     longer = torch.cat([x, torch.randn(4, 12, 9)], -1)  # other padding, same lines
     assert torch.allclose(m(longer, lengths)[..., :30] * valid, ours, atol=1e-5)
+
+
+@pytest.mark.parametrize("lengths", [None, torch.tensor([20, 13])])
+def test_the_shortcut_lets_the_head_read_the_features_where_the_lstm_gives_nothing(lengths):
+    """seq.shortcut: the head reads [LSTM outputs, input features]. With the LSTM's weights
+    at zero its outputs are zero, so a frame's scores follow that frame's features only
+    with the shortcut; a model built without the key (an older checkpoint) has no shortcut."""
+    from menu.models.seq import LSTM
+
+    torch.manual_seed(0)
+    x = torch.randn(2, 12, 20)
+    x2 = x.clone()
+    x2[:, :, 5] += 1.0
+    for shortcut in (True, False):
+        m = LSTM(12, 7, hidden=8, layers=2, shortcut=shortcut).eval()
+        assert m.head.in_channels == 16 + (12 if shortcut else 0)
+        for p in m.lstm.parameters():
+            torch.nn.init.zeros_(p)
+        changed = (m(x2, lengths) - m(x, lengths)).abs().amax(1)[0] > 1e-6
+        assert changed.tolist() == [shortcut and t == 5 for t in range(20)]
+    cfg = compose(["seq=lstm"])
+    OmegaConf.set_struct(cfg, False)
+    cfg.seq.pop("shortcut")
+    assert not build_model(cfg, NUM_CLASSES).seq.shortcut
+
+
+def test_the_conv_heads_shortcut_reads_the_features_beside_its_hidden_layers():
+    from menu.models.seq import ConvHead
+
+    torch.manual_seed(0)
+    x = torch.randn(2, 12, 20)
+    m = ConvHead(12, 7, hidden=8, layers=1, shortcut=True)
+    assert m.body[-1].in_channels == 8 + 12 and m(x).shape == (2, 7, 20)
+    torch.nn.init.zeros_(m.body[0].weight)
+    torch.nn.init.zeros_(m.body[0].bias)  # the hidden layer gives nothing: only the shortcut
+    assert not torch.allclose(m(x), m(x + 1))
+    with pytest.raises(ValueError, match="seq.layers"):
+        ConvHead(12, 7, layers=0, shortcut=True)
+
+
+@pytest.mark.parametrize("experiment", ["lstm_plain", "conv_bilstm", "crnn"])
+def test_presets_have_no_shortcut_and_take_either_seq(experiment):
+    """The presets reproduce systems without one; seq=none still composes with the
+    convolutional ones (lstm_plain sets LSTM-only keys)."""
+    assert not build_model(compose([f"experiment={experiment}"]), NUM_CLASSES).seq.shortcut
+    if experiment != "lstm_plain":
+        build_model(compose([f"experiment={experiment}", "seq=none"]), NUM_CLASSES)

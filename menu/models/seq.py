@@ -51,7 +51,11 @@ def lstm_by_length(lstm: nn.LSTM, seq: torch.Tensor, lengths: torch.Tensor) -> t
 
 
 class ConvHead(nn.Module):
-    """BDL -> BDL: 1D convolutions only (no recurrence), then a conv to the classes."""
+    """BDL -> BDL: 1D convolutions only (no recurrence), then a conv to the classes.
+
+    With ``shortcut`` the last conv reads the hidden layers' outputs and the input
+    features side by side (concatenated), as :class:`LSTM`'s head does.
+    """
 
     def __init__(
         self,
@@ -61,8 +65,12 @@ class ConvHead(nn.Module):
         layers: int = 1,
         kernel: int = 3,
         head_kernel: int = 1,
+        shortcut: bool = False,
     ) -> None:
         super().__init__()
+        if shortcut and layers < 1:
+            raise ValueError("seq.shortcut needs seq.layers >= 1 (with 0 the head reads the input)")
+        self.shortcut = shortcut
         for name, k in (("kernel", kernel), ("head_kernel", head_kernel)):
             if k % 2 == 0:
                 raise ValueError(f"seq.{name} must be odd to keep the length, got {k}")
@@ -71,15 +79,22 @@ class ConvHead(nn.Module):
         for _ in range(layers):
             body += [nn.Conv1d(d, hidden, kernel, padding=kernel // 2), nn.ReLU(inplace=True)]
             d = hidden
+        d += in_features if shortcut else 0
         body.append(nn.Conv1d(d, num_classes, head_kernel, padding=head_kernel // 2))
         self.body = nn.Sequential(*body)
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
-        return self.body(x)
+        if not self.shortcut:
+            return self.body(x)
+        return self.body[-1](torch.cat([self.body[:-1](x), x], 1))
 
 
 class LSTM(nn.Module):
     """BDL -> BDL: a stacked (by default bidirectional) LSTM along L, then a 1D conv head.
+
+    With ``shortcut`` the head reads the LSTM's outputs and its input features side by side
+    (concatenated), so the model learns from the features' local evidence from the first
+    step while the LSTM is still on CTC's blank plateau (experiments/search, the plateau).
 
     With ``lengths`` padding never leaks into a line's outputs (the backward direction
     starts at each line's own end): :func:`lstm_by_length`, or a packed batch where the
@@ -95,8 +110,10 @@ class LSTM(nn.Module):
         bidirectional: bool = True,
         dropout: float = 0.0,
         head_kernel: int = 1,
+        shortcut: bool = False,
     ) -> None:
         super().__init__()
+        self.shortcut = shortcut
         self.lstm = nn.LSTM(
             in_features,
             hidden,
@@ -105,7 +122,7 @@ class LSTM(nn.Module):
             bidirectional=bidirectional,
             dropout=dropout if layers > 1 else 0.0,
         )
-        out = hidden * (2 if bidirectional else 1)
+        out = hidden * (2 if bidirectional else 1) + (in_features if shortcut else 0)
         self.head = nn.Conv1d(out, num_classes, head_kernel, padding=head_kernel // 2)
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
@@ -121,4 +138,6 @@ class LSTM(nn.Module):
             out, _ = pad_packed_sequence(out, batch_first=True, total_length=total)
         else:
             out, _ = self.lstm(seq)
+        if self.shortcut:
+            out = torch.cat([out, seq], -1)
         return self.head(out.permute(0, 2, 1))
