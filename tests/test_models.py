@@ -339,7 +339,7 @@ def test_the_conv_heads_shortcut_reads_the_features_beside_its_hidden_layers():
     torch.nn.init.zeros_(m.body[0].weight)
     torch.nn.init.zeros_(m.body[0].bias)  # the hidden layer gives nothing: only the shortcut
     assert not torch.allclose(m(x), m(x + 1))
-    with pytest.raises(ValueError, match="seq.layers"):
+    with pytest.raises(ValueError, match=r"seq\.layers"):
         ConvHead(12, 7, layers=0, shortcut=True)
 
 
