@@ -94,7 +94,7 @@ class LSTM(nn.Module):
 
     With ``shortcut`` the head reads the LSTM's outputs and its input features side by side
     (concatenated), so the model learns from the features' local evidence from the first
-    step while the LSTM is still on CTC's blank plateau (experiments/search, the plateau).
+    step while the LSTM is still on CTC's plateau (experiments/search, the plateau).
 
     With ``lengths`` padding never leaks into a line's outputs (the backward direction
     starts at each line's own end): :func:`lstm_by_length`, or a packed batch where the
