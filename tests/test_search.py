@@ -236,3 +236,19 @@ def test_hyperband_with_a_continuous_knob_from_the_command_line(tmp_path):
     report = (tmp_path / "hb" / "table" / "report.txt").read_text()
     assert "2 Hyperband brackets" in report and "bracket" in report
     assert "2 run(s) paused at a rung of a search" in report
+
+
+def test_rank_agreement_between_rungs_is_spearman_over_those_that_reached_both():
+    from menu.tables.search import rank_agreement
+
+    state = {"eta": 2, "rungs": [10, 20, 40], "brackets": [{"rungs": [10, 20, 40], "values": [
+        {"0": 0.9, "1": 0.2, "2": 0.5, "3": None, "4": 0.1, "5": 0.7},
+        {"4": 0.3, "1": 0.1, "2": 0.2},  # 1 and 4 swap places, 2 stays last
+        {"1": 0.05},
+    ]}]}  # fmt: skip
+    table = rank_agreement(state)
+    assert table[["rung", "later_rung", "configurations"]].values.tolist() == [[10, 20, 3]]
+    row = table.iloc[0]
+    assert row["spearman"] == pytest.approx(-0.5) and row["top_kept"] == "0/1"
+    one = {"rungs": [10, 20, 40], "values": [{"0": 0.5}, {"0": 0.4}]}
+    assert rank_agreement({**state, "brackets": [one]}).empty

@@ -14,7 +14,13 @@ import pandas as pd
 
 from menu.tables.load import _finished, axis_columns, load_runs, varying_axes
 from menu.tables.plots import plot_heatmap, plot_pareto
-from menu.tables.search import compute_line, plot_learning_curves, read_search, search_table
+from menu.tables.search import (
+    compute_line,
+    plot_learning_curves,
+    rank_agreement,
+    read_search,
+    search_table,
+)
 from menu.tables.stats import default_axes, format_pivot, pivot, summarize
 
 SHOWN = {  # display names of the numeric columns in printed / md / tex tables
@@ -247,6 +253,13 @@ def aggregate(
                 "trained fewer steps; rank by the rung table)"
             )
             files += _write(out, "search", table, _fmt(table), False)
+            agreement = rank_agreement(state)
+            if not agreement.empty:
+                shown = agreement.astype(object).where(agreement.notna(), "-").astype(str)
+                report += ["", "rank agreement between rungs (Spearman over the configurations "
+                           "that reached both; top_kept: the later rung's best 1/eta among "
+                           "the earlier rung's)", _show(shown)]  # fmt: skip
+                files += _write(out, "search_ranks", agreement, shown, False)
             if plots:
                 files.append(plot_learning_curves(state, out / "learning_curves.png"))
     problems = runs[(runs["status"] != "ok") | runs["test_cer"].isna()].copy()

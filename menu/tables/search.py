@@ -89,6 +89,34 @@ def compute_line(state: dict[str, Any], table: pd.DataFrame) -> str:
     )
 
 
+def rank_agreement(state: dict[str, Any]) -> pd.DataFrame:
+    """Did an early rung predict a later one? For every pair of rungs, the Spearman
+    correlation of the validation CERs of the configurations that reached both (ranks
+    averaged over ties), and how many of the later rung's best ``1/eta`` were among the
+    earlier rung's best ``1/eta`` of the same configurations."""
+    by_rung = values_by_rung(state)
+    eta, rungs = state["eta"], state["rungs"]
+    rows = []
+    for a_i, a in enumerate(rungs):
+        for b in rungs[a_i + 1 :]:
+            both = {i: (v[a], v[b]) for i, v in by_rung.items()
+                    if v.get(a) is not None and v.get(b) is not None}  # fmt: skip
+            if len(both) < 2:
+                continue
+            early = pd.Series({i: x for i, (x, _) in both.items()})
+            late = pd.Series({i: y for i, (_, y) in both.items()})
+            k = max(1, len(both) // eta)
+            top_early = set(early.sort_values(kind="stable").index[:k])
+            top_late = set(late.sort_values(kind="stable").index[:k])
+            rho = early.rank().corr(late.rank())  # Spearman: Pearson of the ranks
+            rows.append({"rung": a, "later_rung": b, "configurations": len(both),
+                         "spearman": None if pd.isna(rho) else round(float(rho), 3),
+                         "top_kept": f"{len(top_early & top_late)}/{k}"})  # fmt: skip
+    return pd.DataFrame(
+        rows, columns=["rung", "later_rung", "configurations", "spearman", "top_kept"]
+    )
+
+
 def plot_learning_curves(state: dict[str, Any], path: Path) -> Path:
     """Validation CER against training steps, one line per configuration (from its
     record's ``val_history``), those that reached the last rung in colour."""
