@@ -12,6 +12,7 @@ from typing import Any
 import pandas as pd
 
 from menu.record import read_result
+from menu.search import promote
 
 
 def read_search(sweep_dir: str | Path) -> dict[str, Any] | None:
@@ -105,9 +106,8 @@ def rank_agreement(state: dict[str, Any]) -> pd.DataFrame:
                 continue
             early = pd.Series({i: x for i, (x, _) in both.items()})
             late = pd.Series({i: y for i, (_, y) in both.items()})
-            k = max(1, len(both) // eta)
-            top_early = set(early.sort_values(kind="stable").index[:k])
-            top_late = set(late.sort_values(kind="stable").index[:k])
+            top_early, top_late = set(promote(early, eta)), set(promote(late, eta))
+            k = len(top_late)  # the sweeper's own rule: the best max(1, n // eta)
             rho = early.rank().corr(late.rank())  # Spearman: Pearson of the ranks
             rows.append({"rung": a, "later_rung": b, "configurations": len(both),
                          "spearman": None if pd.isna(rho) else round(float(rho), 3),
