@@ -86,7 +86,14 @@ def test_font_coverage_picks_a_font_that_has_the_glyphs(tmp_path: Path) -> None:
     corpus = tmp_path / "he.txt"
     corpus.write_text("שלום עולם ומלואו\n", encoding="utf-8")
     paths = generate(
-        tmp_path / "out", 6, fonts=fonts, corpus=corpus, workers=1, progress=False, mix=0.0
+        tmp_path / "out",
+        6,
+        fonts=fonts,
+        corpus=corpus,
+        workers=1,
+        progress=False,
+        mix=0.0,
+        words=0.0,
     )
     texts = list(scan_texts(paths))
     assert len(texts) == 6 and all(set(t) <= set("שלום עולם ומלואו") for t in texts)
@@ -118,13 +125,14 @@ def test_corpus_sources_and_holdout(tmp_path: Path) -> None:
     train, held = split_corpus(builtin, 0.1)
     assert not set(train) & set(held) and len(train) + len(held) == len(builtin)
     assert 0.05 < len(held) / len(builtin) < 0.15
-    src = TextSource(["one two three four five six seven"], min_chars=3, max_chars=12, mix=0.0)
+    seven = ["one two three four five six seven"]
+    src = TextSource(seven, min_chars=3, max_chars=12, mix=0.0, words=0.0)
     rng = np.random.default_rng(0)
     for _ in range(50):
         t = src.sample(rng)
         assert 1 <= len(t) <= 12 and t == t.strip()
         assert set(t.split()) <= {"one", "two", "three", "four", "five", "six", "seven"}
-    mixed = TextSource(builtin, mix=1.0)
+    mixed = TextSource(builtin, mix=1.0, words=0.0)
     chars = set("".join(mixed.sample(rng) for _ in range(300)))
     assert set("0123456789$%/:") <= chars
 
@@ -225,7 +233,8 @@ def test_the_config_states_the_generators_own_defaults():
 
     synth = compose([]).data.synth
     params = inspect.signature(generate).parameters
-    for key in ("seed", "shard_size", "workers", "min_chars", "max_chars", "mix", "holdout_text"):
+    keys = ("seed", "shard_size", "workers", "min_chars", "max_chars", "mix", "words", "language")
+    for key in (*keys, "holdout_text"):
         assert synth[key] == params[key].default, key
     assert dict(synth.degrade) == {f.name: f.default for f in dataclasses.fields(Degrade)}
 

@@ -28,6 +28,7 @@ def tiny_overrides(data_dir: Path, corpus: Path) -> list[str]:
         "data.synth.n_val=32",
         "data.synth.n_test=32",
         "data.synth.mix=0",
+        "data.synth.words=0",
         "data.synth.min_chars=3",
         "data.synth.max_chars=6",
         "data.synth.holdout_text=0",

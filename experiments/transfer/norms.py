@@ -57,7 +57,7 @@ def main() -> None:
     clean = Degrade(size_jitter=0, skew=0, rotate=0, wobble=0, blur=0, noise=0, binarize=0,
                     contrast=1.0, margin=0.3)  # fmt: skip
     fonts = resolve_fonts(["dejavu", "stix"])
-    src = TextSource(builtin_corpus(), 30, 48, mix=0)
+    src = TextSource(builtin_corpus(), 30, 48, mix=0, words=0)
     res = {k: {a: [] for a in ANGLES} for k in NORMS}
     for i in range(40):
         rng = np.random.default_rng(i)

@@ -92,8 +92,8 @@ class TextSource:
         lines: Sequence[str],
         min_chars: int = 5,
         max_chars: int = 48,
-        mix: float = 0.3,
-        words: float = 0.0,
+        mix: float = 0.2,
+        words: float = 0.4,
         language: str = "en",
     ) -> None:
         if not lines:
