@@ -15,7 +15,9 @@ This script runs the commands of each block in a scratch folder (``--work``, def
 fresh clone) and replaces the block, adding the wall time and the machine. Nothing in a
 block is typed by hand. Blocks depend on each other in the order below (the sweep's runs
 are reproduced and evaluated), so ``--only`` reuses what an earlier full run left in the
-work folder.
+work folder. Each block's output is kept there (``NAME.out``) and the READMEs are written
+at the end: the tree stays as committed while runs record its commit and replays compare
+it (run from a clean tree, the replays show no environment difference).
 
     python scripts/readme_outputs.py                 # all blocks, about 20 minutes on 2 cores
                                                      # (axes: after experiments/axes/run.sh)
@@ -176,12 +178,16 @@ def main() -> None:
     args = p.parse_args()
     work = Path(args.work).resolve()
     work.mkdir(parents=True, exist_ok=True)
-    for name in args.only or list(BLOCKS):
-        print(f"== {name}", flush=True)
-        readme, make = BLOCKS[name]
-        body = make(work)
-        readme.write_text(splice(readme.read_text(encoding="utf-8"), name, body), "utf-8")
+    names = args.only or list(BLOCKS)
+    for name in names:  # the READMEs stay untouched until the end: a run records the
+        print(f"== {name}", flush=True)  # tree's commit, and a replay of it compares them
+        body = BLOCKS[name][1](work)
+        (work / f"{name}.out").write_text(body, "utf-8")  # kept if a later block fails
         print(body, flush=True)
+    for name in names:
+        readme = BLOCKS[name][0]
+        body = (work / f"{name}.out").read_text(encoding="utf-8")
+        readme.write_text(splice(readme.read_text(encoding="utf-8"), name, body), "utf-8")
 
 
 if __name__ == "__main__":
