@@ -236,6 +236,9 @@ def test_the_config_states_the_generators_own_defaults():
     keys = ("seed", "shard_size", "workers", "min_chars", "max_chars", "mix", "words", "language")
     for key in (*keys, "holdout_text"):
         assert synth[key] == params[key].default, key
+    text = inspect.signature(TextSource).parameters  # generate()'s text comes from TextSource
+    for key in ("min_chars", "max_chars", "mix", "words", "language"):
+        assert text[key].default == params[key].default, key
     assert dict(synth.degrade) == {f.name: f.default for f in dataclasses.fields(Degrade)}
 
 

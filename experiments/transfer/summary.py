@@ -4,6 +4,7 @@ scans it was tested on (``RUN/test_lines.csv``) and the typography lines ``menu-
 lines and the paired difference to the ``full`` generator on the same lines.
 
     python experiments/transfer/summary.py multirun/transfer_ablation
+    python experiments/transfer/summary.py --pair BEFORE.csv AFTER.csv   # two per-line files
 """
 
 from __future__ import annotations
@@ -65,10 +66,21 @@ def table(sweep: Path, baseline: str = "full") -> pd.DataFrame:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("sweep", type=Path)
+    p.add_argument("sweep", type=Path, nargs="?")
     p.add_argument("--baseline", default="full")
+    p.add_argument("--pair", nargs=2, type=Path, metavar=("BEFORE", "AFTER"),
+                   help="per-line files (menu-eval --lines) of two models on the same lines: "
+                   "both CERs and AFTER minus BEFORE, paired over lines")  # fmt: skip
     args = p.parse_args()
-    print(table(args.sweep, args.baseline).to_markdown(index=False))
+    if args.pair:
+        before, after = (_lines(path) for path in args.pair)
+        if before is None or after is None:
+            raise SystemExit(f"missing: {[str(x) for x in args.pair if not x.exists()]}")
+        print(" | ".join((_cell(before, None)[0], *_cell(after, before)[:2])))
+    elif args.sweep:
+        print(table(args.sweep, args.baseline).to_markdown(index=False))
+    else:
+        p.error("a sweep folder or --pair BEFORE AFTER")
 
 
 if __name__ == "__main__":
