@@ -150,6 +150,12 @@ NOT_IDENTITY = (
 )  # fmt: skip
 
 
+#: Keys added after runs were recorded, with the value at which a run computes what it did
+#: before the key existed: left out of the identity at that value, so older run folders
+#: (a search that is resumed, a replay) still hold their configuration's runs.
+NEUTRAL = {"data.synth.mix_caps": None}
+
+
 def _flat(node: Any, prefix: str = "") -> dict[str, Any]:
     if isinstance(node, dict):
         out: dict[str, Any] = {}
@@ -166,11 +172,16 @@ def under(key: str, keys: Iterable[str]) -> bool:
 
 
 def identity(cfg: Any) -> dict[str, Any]:
-    """The configuration as flat ``key: value`` pairs, without :data:`NOT_IDENTITY`."""
+    """The configuration as flat ``key: value`` pairs, without :data:`NOT_IDENTITY` and
+    without :data:`NEUTRAL` keys at their neutral value."""
     from omegaconf import OmegaConf
 
     plain = OmegaConf.to_container(cfg, resolve=True) if not isinstance(cfg, dict) else cfg
-    return {k: v for k, v in _flat(plain).items() if not under(k, NOT_IDENTITY)}
+    return {
+        k: v
+        for k, v in _flat(plain).items()
+        if not under(k, NOT_IDENTITY) and not (k in NEUTRAL and v == NEUTRAL[k])
+    }
 
 
 def identity_sha256(cfg: Any) -> str:

@@ -137,6 +137,48 @@ def test_corpus_sources_and_holdout(tmp_path: Path) -> None:
     assert set("0123456789$%/:") <= chars
 
 
+def test_mix_caps_sets_how_many_mixed_words_are_capitals(tmp_path: Path) -> None:
+    from menu.data.prepare import synth_cache_dir
+    from menu.data.text import MIX_CAPS
+    from menu.record import identity_sha256
+
+    def shares(mix_caps) -> tuple[float, float]:  # (all capitals, capitalized) of the words
+        src = TextSource(builtin_corpus(), mix=1.0, words=0.0, mix_caps=mix_caps)
+        lines = [src.sample(np.random.default_rng(s)) for s in range(200)]
+        words = [w for line in lines for w in line.split() if w.isalpha() and len(w) > 1]
+        upper = float(np.mean([w.isupper() for w in words]))
+        return upper, float(np.mean([w[0].isupper() for w in words])) - upper
+
+    default = shares(None)
+    assert default == shares(MIX_CAPS)  # null draws the lines drawn before the knob existed
+    assert default[0] > 0.08 and default[1] > 0.3
+    running_text = shares([0.01, 0.06])  # the vocabulary's own capitals come on top
+    assert running_text[0] < 0.02 and running_text[1] < 0.2
+    with pytest.raises(ValueError, match="mix_caps"):
+        TextSource(builtin_corpus(), mix_caps=[0.8, 0.3])
+    # null leaves the data cache folder and a run's identity as they were before the key
+    synth = _synth_cfg(tmp_path)["synth"]
+    without = synth_cache_dir(synth)
+    assert synth_cache_dir({**synth, "mix_caps": None}) == without
+    assert synth_cache_dir({**synth, "mix_caps": [0.01, 0.06]}) != without
+    cfg = {"data": {"synth": synth}, "seed": 0}
+    null = {"data": {"synth": {**synth, "mix_caps": None}}, "seed": 0}
+    caps = {"data": {"synth": {**synth, "mix_caps": [0.01, 0.06]}}, "seed": 0}
+    assert identity_sha256(null) == identity_sha256(cfg) != identity_sha256(caps)
+    # and the knob reaches the generated lines (prepare passes it on)
+    from menu.data.prepare import generate_splits
+
+    texts = {}
+    for name, mix_caps in (("default", None), ("none", [0.0, 0.0])):
+        block = {**synth, "mix": 1.0, "words": 0.0, "n_train": 40, "mix_caps": mix_caps}
+        paths = generate_splits(block, str(tmp_path / name), ["train"])["train"]
+        texts[name] = " ".join(scan_texts(paths)).split()
+    assert sum(w.isupper() and len(w) > 1 for w in texts["default"]) > 5
+    assert sum(w.isupper() and len(w) > 1 for w in texts["none"]) < 3
+    with pytest.raises(ValueError, match=r"does not know.*mix_cap"):
+        generate_splits({**synth, "mix_cap": [0.0, 0.0]}, str(tmp_path / "typo"), ["train"])
+
+
 def _synth_cfg(root: Path, **over) -> dict:
     synth = {
         "dir": str(root),
@@ -234,11 +276,13 @@ def test_the_config_states_the_generators_own_defaults():
     synth = compose([]).data.synth
     params = inspect.signature(generate).parameters
     keys = ("seed", "shard_size", "workers", "min_chars", "max_chars", "mix", "words", "language")
+    keys += ("mix_caps",)
     for key in (*keys, "holdout_text"):
         assert synth[key] == params[key].default, key
     text = inspect.signature(TextSource).parameters  # generate()'s text comes from TextSource
-    for key in ("min_chars", "max_chars", "mix", "words", "language"):
+    for key in ("min_chars", "max_chars", "mix", "words", "language", "mix_caps"):
         assert text[key].default == params[key].default, key
+    assert synth.mix_caps is None and params["mix_caps"].default is None
     assert dict(synth.degrade) == {f.name: f.default for f in dataclasses.fields(Degrade)}
 
 

@@ -87,6 +87,14 @@ def _add_synth(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--mix", type=float, help=_default("mix", "random word/number/symbol lines"))
     p.add_argument("--words", type=float, help=_default("words", "prose by word frequency"))
     p.add_argument("--language", help=_default("language", "language of those lines"))
+    p.add_argument(
+        "--mix-caps",
+        type=float,
+        nargs=2,
+        metavar=("UPPER", "CAPITALIZED"),
+        help="fractions of the random mixes' words in all capitals and capitalized "
+        "(default: 0.12 0.28)",
+    )
     g = p.add_argument_group("degradations (see menu.data.synth.Degrade)")
     for f in dataclasses.fields(Degrade):
         flag = "--" + f.name.replace("_", "-")
@@ -112,7 +120,7 @@ def _cmd_synth(args: argparse.Namespace) -> int:
     }
     given = {  # the rest: generate()'s own defaults, the one source of them
         k: getattr(args, k)
-        for k in ("holdout_text", "min_chars", "max_chars", "mix", "words", "language")
+        for k in ("holdout_text", "min_chars", "max_chars", "mix", "words", "language", "mix_caps")
         if getattr(args, k) is not None
     }
     paths = generate(

@@ -70,6 +70,8 @@ def synth_cache_dir(synth: Mapping[str, Any], base: str | None = None) -> str:
     synth = dict(_plain(synth))
     base = base or _base_dir()
     key = {k: v for k, v in synth.items() if k not in ("dir", "workers", "progress")}
+    if key.get("mix_caps") is None:  # added later: at null the lines are those drawn before
+        key.pop("mix_caps", None)
     key["corpus"] = _file_digest(key.get("corpus"))
     key["test_corpus"] = _file_digest(key.get("test_corpus"))
     for k in ("fonts", "test_fonts"):
@@ -80,12 +82,20 @@ def synth_cache_dir(synth: Mapping[str, Any], base: str | None = None) -> str:
     return os.path.join(_abs(synth.get("dir") or "data", base), f"synth-{digest}")
 
 
+#: ``data.synth`` keys that are not passed on to every split as they are.
+_PER_SPLIT = ("dir", "cache_dir", "n_train", "n_val", "n_test", "fonts", "test_fonts", "corpus",
+              "test_corpus", "degrade")  # fmt: skip
+
+
 def generate_splits(synth: dict[str, Any], out: str, splits: Sequence[str]) -> dict[str, list[str]]:
     """Generate ``splits`` of a plain ``data.synth`` block into ``out`` (no cache): each
     split's corpus part and fonts, the block's text and degradation settings; the shard
     paths per split."""
     keys = ("seed", "shard_size", "workers", "min_chars", "max_chars", "mix", "words",
-            "language", "holdout_text", "progress")  # fmt: skip
+            "language", "mix_caps", "holdout_text", "progress")  # fmt: skip
+    unknown = set(synth) - set(keys) - set(_PER_SPLIT)
+    if unknown:  # a knob that would be hashed into the folder name but never reach the lines
+        raise ValueError(f"data.synth has keys the generator does not know: {sorted(unknown)}")
     # what the block leaves out takes generate()'s defaults: one source for each of them
     common = {k: synth[k] for k in keys if k in synth} | dict(synth.get("degrade") or {})
     holdout = common.get("holdout_text", inspect.signature(generate).parameters["holdout_text"])

@@ -30,7 +30,7 @@ from tqdm import tqdm
 from menu.data import scan
 from menu.data.fonts import _covers, _font, resolve_fonts
 from menu.data.image import encode_png
-from menu.data.text import TextSource, load_corpus, split_corpus
+from menu.data.text import TextSource, load_corpus, mix_caps_fractions, split_corpus
 
 __all__ = [
     "GENERATOR_VERSION",
@@ -260,6 +260,7 @@ def _init_worker(state: dict[str, Any]) -> None:
         state["mix"],
         state["words"],
         state["language"],
+        state.get("mix_caps"),
     )
 
 
@@ -304,6 +305,7 @@ def generate(
     mix: float = 0.2,
     words: float = 0.4,
     language: str = "en",
+    mix_caps: Sequence[float] | None = None,
     progress: bool = True,
     chunk: int = 64,
     **degrade: Any,
@@ -313,7 +315,8 @@ def generate(
     ``corpus``: None (built-in), a text file, a folder of ``.txt`` or a list of those.
     ``corpus_part``: ``"all"``, ``"train"`` or ``"heldout"`` (every ``1/holdout_text``-th
     corpus line is held out, for test sets with unseen text). ``fonts``: see
-    :func:`resolve_fonts`. ``mix``, ``words``, ``language``: see :class:`TextSource`.
+    :func:`resolve_fonts`. ``mix``, ``words``, ``language``, ``mix_caps``: see
+    :class:`TextSource`.
     ``workers``: processes (None = all cores). ``degrade``:
     :class:`Degrade` fields. Deterministic for a given seed regardless of ``workers``.
     Lines no font can render are redrawn; returns the shard paths.
@@ -336,6 +339,7 @@ def generate(
         "mix": mix,
         "words": words,
         "language": language,
+        "mix_caps": None if mix_caps is None else list(mix_caps_fractions(mix_caps)),
         "fonts": resolve_fonts(fonts),
         "cfg": cfg,
         "seed": seed,

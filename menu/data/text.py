@@ -81,11 +81,30 @@ def split_corpus(lines: Sequence[str], holdout: float) -> tuple[list[str], list[
     return train, held
 
 
+#: Fractions of a random mix's words set in all capitals and capitalized: far more than
+#: running text has (about 1% and 6-10%), so that every letter is seen in both cases.
+MIX_CAPS = (0.12, 0.28)
+
+
+def mix_caps_fractions(mix_caps: Sequence[float] | None) -> tuple[float, float]:
+    """``mix_caps`` checked: (all capitals, capitalized) fractions, :data:`MIX_CAPS` if None."""
+    if mix_caps is None:
+        return MIX_CAPS
+    fractions = tuple(float(c) for c in mix_caps)
+    if len(fractions) != 2 or min(fractions) < 0 or sum(fractions) > 1:
+        raise ValueError(
+            f"mix_caps: need [all capitals, capitalized], two fractions >= 0 with sum <= 1, "
+            f"got {list(mix_caps)}"
+        )
+    return fractions
+
+
 class TextSource:
     """Draws text lines of ``min_chars..max_chars`` characters: a fraction ``mix`` of
     random words, numbers and symbols, a fraction ``words`` of prose from the language's
     real word frequencies (:class:`menu.data.words.FrequentWords`), the rest spans of
-    consecutive corpus words."""
+    consecutive corpus words. ``mix_caps``: the fractions (all capitals, capitalized) of the
+    random mixes' words; None keeps :data:`MIX_CAPS`."""
 
     def __init__(
         self,
@@ -95,6 +114,7 @@ class TextSource:
         mix: float = 0.2,
         words: float = 0.4,
         language: str = "en",
+        mix_caps: Sequence[float] | None = None,
     ) -> None:
         if not lines:
             raise ValueError("empty corpus")
@@ -107,6 +127,7 @@ class TextSource:
         self.vocab = sorted(w for w in vocab if w)
         self.min_chars, self.max_chars, self.mix = int(min_chars), int(max_chars), float(mix)
         self.words = float(words)
+        self.mix_upper, self.mix_capitalized = mix_caps_fractions(mix_caps)
         self.prose = None
         if self.words > 0:
             from menu.data.words import FrequentWords
@@ -173,7 +194,10 @@ class TextSource:
             if r < 0.6:
                 w = self.vocab[int(rng.integers(len(self.vocab)))]
                 c = rng.random()
-                w = w.upper() if c < 0.12 else (w.capitalize() if c < 0.4 else w)
+                if c < self.mix_upper:
+                    w = w.upper()
+                elif c < self.mix_upper + self.mix_capitalized:
+                    w = w.capitalize()
                 if rng.random() < 0.3:
                     w += _PUNCT_END[int(rng.integers(len(_PUNCT_END)))]
                 elif rng.random() < 0.1:
