@@ -14,6 +14,11 @@ from omegaconf import DictConfig, OmegaConf
 CONF_DIR = Path(__file__).resolve().parent / "conf"
 GROUPS = ("norm", "conv", "scale", "reduce", "seq")
 
+#: Keys added after runs were recorded, with the value at which a run computes what it did
+#: before the key existed: left out of a run's identity and of its data folder's name at
+#: that value, so older folders (a search that is resumed, a replay) still hold their runs.
+NEUTRAL = {"data.synth.mix_caps": None}
+
 
 def _dirname(override_dirname: str, limit: int = 120) -> str:
     """A file-system-safe run directory name from Hydra's override_dirname, unique for

@@ -14,7 +14,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-from menu.config import CONF_DIR, ConfigError
+from menu.config import CONF_DIR, NEUTRAL, ConfigError
 
 RESULT = "result.json"
 PACKAGES = (
@@ -148,12 +148,6 @@ NOT_IDENTITY = (
     "trainer.enable_progress_bar", "trainer.log_every_n_steps",
     "budget.rung_steps",  # a pause, not a different run: the next rung continues the folder
 )  # fmt: skip
-
-
-#: Keys added after runs were recorded, with the value at which a run computes what it did
-#: before the key existed: left out of the identity at that value, so older run folders
-#: (a search that is resumed, a replay) still hold their configuration's runs.
-NEUTRAL = {"data.synth.mix_caps": None}
 
 
 def _flat(node: Any, prefix: str = "") -> dict[str, Any]:

@@ -275,8 +275,8 @@ def test_the_config_states_the_generators_own_defaults():
 
     synth = compose([]).data.synth
     params = inspect.signature(generate).parameters
-    keys = ("seed", "shard_size", "workers", "min_chars", "max_chars", "mix", "words", "language")
-    keys += ("mix_caps",)
+    keys = ("seed", "shard_size", "workers", "min_chars", "max_chars", "mix", "words", "language",
+            "mix_caps")  # fmt: skip
     for key in (*keys, "holdout_text"):
         assert synth[key] == params[key].default, key
     text = inspect.signature(TextSource).parameters  # generate()'s text comes from TextSource

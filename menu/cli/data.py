@@ -54,6 +54,7 @@ def _default(name: str, what: str = "") -> str:
 
 def _add_synth(sub: argparse._SubParsersAction) -> None:
     from menu.data.synth import Degrade
+    from menu.data.text import MIX_CAPS
 
     p = sub.add_parser(
         "synth",
@@ -93,7 +94,7 @@ def _add_synth(sub: argparse._SubParsersAction) -> None:
         nargs=2,
         metavar=("UPPER", "CAPITALIZED"),
         help="fractions of the random mixes' words in all capitals and capitalized "
-        "(default: 0.12 0.28)",
+        f"(default {' '.join(map(str, MIX_CAPS))})",
     )
     g = p.add_argument_group("degradations (see menu.data.synth.Degrade)")
     for f in dataclasses.fields(Degrade):

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from menu.config import NEUTRAL
 from menu.data.fonts import resolve_fonts
 from menu.data.synth import GENERATOR_VERSION, generate
 
@@ -70,8 +71,10 @@ def synth_cache_dir(synth: Mapping[str, Any], base: str | None = None) -> str:
     synth = dict(_plain(synth))
     base = base or _base_dir()
     key = {k: v for k, v in synth.items() if k not in ("dir", "workers", "progress")}
-    if key.get("mix_caps") is None:  # added later: at null the lines are those drawn before
-        key.pop("mix_caps", None)
+    for name, value in NEUTRAL.items():  # added later: at that value, the lines drawn before
+        k = name.removeprefix("data.synth.")
+        if k != name and k in key and key[k] == value:
+            del key[k]
     key["corpus"] = _file_digest(key.get("corpus"))
     key["test_corpus"] = _file_digest(key.get("test_corpus"))
     for k in ("fonts", "test_fonts"):

@@ -260,7 +260,7 @@ def _init_worker(state: dict[str, Any]) -> None:
         state["mix"],
         state["words"],
         state["language"],
-        state.get("mix_caps"),
+        state["mix_caps"],
     )
 
 
@@ -339,7 +339,7 @@ def generate(
         "mix": mix,
         "words": words,
         "language": language,
-        "mix_caps": None if mix_caps is None else list(mix_caps_fractions(mix_caps)),
+        "mix_caps": mix_caps_fractions(mix_caps),  # checked here, before any worker starts
         "fonts": resolve_fonts(fonts),
         "cfg": cfg,
         "seed": seed,
