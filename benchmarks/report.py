@@ -7,6 +7,14 @@ from typing import Any
 # --------------------------------------------------------------------------- the whole set
 
 
+def _decoding(menu: dict[str, Any]) -> str:
+    """How the checkpoint decoded, when not as trained: `` (beam 10, lm lm.json.gz)``."""
+    changed = dict(menu.get("decode") or {})
+    if menu.get("beam"):  # results written before the decode keys
+        changed["beam"] = menu["beam"]
+    return f" ({', '.join(f'{k} {v}' for k, v in changed.items())})" if changed else ""
+
+
 def targets(result: dict[str, Any]) -> dict[str, Any]:
     """Which performance targets are met."""
     out: dict[str, Any] = {}
@@ -164,7 +172,7 @@ def table(result: dict[str, Any]) -> str:
             mm = t["menu"]
             rows.append(
                 f"menu checkpoint on {t['lines']} PNG lines"
-                + (f" (beam {mm['beam']})" if mm.get("beam") else "")
+                + _decoding(mm)
                 + f": CER {mm['cer']:.4f} (collapsed ws {mm['cer_collapsed_ws']:.4f}), "
                 f"{mm['lines_per_s']:.1f} lines/s"
             )

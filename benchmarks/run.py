@@ -82,7 +82,7 @@ def benchmark(
     threads: int | None = None,
     checkpoint: str | None = None,
     test: str | None = None,
-    beam: int | None = None,
+    decode: dict[str, Any] | None = None,
     compile: bool = False,
     presets: Sequence[str] = PRESETS,
     sizes: dict[str, Any] | None = None,
@@ -247,7 +247,7 @@ def benchmark(
                 work,
                 lines=size["tesseract_lines"],
                 processes=min(2, cores()),
-                menu_beam=beam,
+                menu_decode=decode,
             )
             result["tesseract"]["checkpoint_is_untrained_bench_model"] = checkpoint is None
             log("tesseract: done")

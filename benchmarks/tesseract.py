@@ -9,7 +9,7 @@ import subprocess
 import tempfile
 import time
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
@@ -173,16 +173,18 @@ def menu_on_pngs(
     checkpoint: str | os.PathLike,
     paths: Sequence[str],
     batch_size: int = 64,
-    beam: int | None = None,
+    decode: Mapping[str, Any] | None = None,
 ) -> tuple[list[str], float]:
     """A menu checkpoint's transcripts of PNG files (``menu.infer.predict``: read, normalize,
-    batch, recognize; CTC beam search of width ``beam``, default as trained) and the wall
-    time, after one untimed warm-up pass."""
+    batch, recognize; ``decode``: keys of its ``decode`` config to change, e.g. ``beam`` or
+    ``lm``, default as trained) and the wall time, after one untimed warm-up pass."""
+    from omegaconf import open_dict
+
     from menu.infer import load_checkpoint, predict
 
     lit = load_checkpoint(checkpoint)
-    if beam is not None:
-        lit.cfg.decode.beam = int(beam)
+    with open_dict(lit.cfg):  # checkpoints from before the language model lack its keys
+        lit.cfg.decode.update(dict(decode or {}))
     list(predict(lit, paths[: 2 * batch_size], batch_size=batch_size))
     t0 = time.perf_counter()
     hyps = [text or "" for _, text, _ in predict(lit, paths, batch_size=batch_size)]
@@ -200,7 +202,7 @@ def tesseract_compare(
     psm: int = 7,
     exe: str | None = None,
     menu_batch_size: int = 64,
-    menu_beam: int | None = None,
+    menu_decode: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Tesseract (``--psm 7``, ``processes`` processes with one thread each) against a menu
     checkpoint on the same test lines written as PNG files: corpus CER/WER and lines/s.
@@ -229,7 +231,7 @@ def tesseract_compare(
     menu_lines = None
     if checkpoint:
         with nondeterministic():
-            hyps, seconds = menu_on_pngs(checkpoint, paths, menu_batch_size, menu_beam)
+            hyps, seconds = menu_on_pngs(checkpoint, paths, menu_batch_size, menu_decode)
         hyps = _fill(all_paths, hyps)
         menu_lines = line_records(keys, refs, hyps)
         by_font["menu"] = group_table(menu_lines, fonts)
@@ -239,7 +241,7 @@ def tesseract_compare(
             "checkpoint": str(checkpoint),
             "threads": torch.get_num_threads(),
             "batch_size": menu_batch_size,
-            "beam": menu_beam,
+            "decode": dict(menu_decode or {}),
             "lines_per_s": len(paths) / max(seconds, 1e-9),
             **score(refs, hyps),
             "cer_collapsed_ws": score(refs, hyps, collapse=True)["cer"],

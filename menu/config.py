@@ -17,7 +17,12 @@ GROUPS = ("norm", "conv", "scale", "reduce", "seq")
 #: Keys added after runs were recorded, with the value at which a run computes what it did
 #: before the key existed: left out of a run's identity and of its data folder's name at
 #: that value, so older folders (a search that is resumed, a replay) still hold their runs.
-NEUTRAL = {"data.synth.mix_caps": None}
+NEUTRAL = {
+    "data.synth.mix_caps": None,
+    "decode.lm": None,
+    "decode.lm_weight": 0.5,
+    "decode.lm_bonus": 2.0,
+}
 
 
 def _dirname(override_dirname: str, limit: int = 120) -> str:

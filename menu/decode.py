@@ -1,10 +1,14 @@
-"""CTC decoding of B x classes x L scores: greedy (best path) and beam search."""
+"""CTC decoding of B x classes x L scores: greedy (best path), beam search, and beam search
+with a character language model (:mod:`menu.lm`)."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
+
+from menu.lm import BOS, EOS, CharNgram
 
 
 def greedy(scores: torch.Tensor, lengths: torch.Tensor) -> list[list[int]]:
@@ -68,3 +72,71 @@ def beam(scores: torch.Tensor, lengths: torch.Tensor, alphabet: str, width: int)
         beam_search(p[:n].copy(), labels, beam_size=width, beam_cut_threshold=0.0)[0]
         for p, n in zip(probs, lengths.tolist(), strict=True)
     ]
+
+
+def beam_lm(
+    scores: torch.Tensor,
+    lengths: torch.Tensor,
+    alphabet: str,
+    lm: CharNgram,
+    width: int = 10,
+    weight: float = 0.5,
+    bonus: float = 2.0,
+    prune: float = 1e-3,
+) -> list[str]:
+    """CTC prefix beam search with a character language model (shallow fusion, as in
+    Hannun et al. 2014): a prefix scores log P_ctc + ``weight`` * log P_lm + ``bonus`` per
+    character, and the line's end is scored by the model too. Per frame only classes with
+    probability above ``prune`` are extended; ``alphabet`` has one char per class after
+    the blank."""
+    logp = scores.float().log_softmax(dim=1).permute(0, 2, 1).cpu()  # B x L x C
+    cut = math.log(prune)
+    return [
+        _beam_line(lp[:n], alphabet, lm, width, weight, bonus, cut)
+        for lp, n in zip(logp, lengths.tolist(), strict=True)
+    ]
+
+
+def _beam_line(
+    logp: torch.Tensor,
+    alphabet: str,
+    lm: CharNgram,
+    width: int,
+    weight: float,
+    bonus: float,
+    cut: float,
+) -> str:
+    # prefix -> [log P(ending in blank), log P(ending in a character)], LM scores included
+    beams: dict[str, list[float]] = {"": [0.0, -math.inf]}
+    for frame in logp:
+        top = (frame > cut).nonzero().flatten().tolist()
+        lp = frame.tolist()
+        nxt: dict[str, list[float]] = {}
+        for prefix, (pb, pnb) in beams.items():
+            total = _add(pb, pnb)
+            entry = nxt.setdefault(prefix, [-math.inf, -math.inf])
+            entry[0] = _add(entry[0], total + lp[0])
+            for c in top:
+                if c == 0:
+                    continue
+                ch = alphabet[c - 1]
+                if prefix and prefix[-1] == ch:  # the same character again: a blank between
+                    entry[1] = _add(entry[1], pnb + lp[c])
+                    base = pb
+                else:
+                    base = total
+                if base == -math.inf:
+                    continue
+                ext = nxt.setdefault(prefix + ch, [-math.inf, -math.inf])
+                fused = base + lp[c] + weight * lm.logprob(BOS + prefix, ch) + bonus
+                ext[1] = _add(ext[1], fused)
+        beams = dict(sorted(nxt.items(), key=lambda kv: -_add(*kv[1]))[:width])
+    end = {p: _add(*s) + weight * lm.logprob(BOS + p, EOS) for p, s in beams.items()}
+    return max(end, key=end.__getitem__)
+
+
+def _add(a: float, b: float) -> float:
+    """log(exp(a) + exp(b)) for log probabilities (-inf for none)."""
+    if a < b:
+        a, b = b, a
+    return a if b == -math.inf else a + math.log1p(math.exp(b - a))

@@ -12,9 +12,11 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
+from menu.config import NEUTRAL
 from menu.data.codec import Codec
-from menu.decode import beam, greedy, greedy_path
+from menu.decode import beam, beam_lm, greedy, greedy_path
 from menu.evaluation import Evaluation
+from menu.lm import CharNgram
 from menu.models import build_model, ctc_min_length
 from menu.registry import instantiate_option
 from menu.resume import rng_state, set_rng_state
@@ -53,12 +55,25 @@ class LitRecognizer(pl.LightningModule):
     def forward(self, images: torch.Tensor, widths: torch.Tensor) -> torch.Tensor:
         return self.model(images, widths)
 
+    def language_model(self) -> CharNgram:
+        """``decode.lm`` loaded (once per path)."""
+        path = str(self.cfg.decode.lm)
+        if getattr(self, "_lm", (None, None))[0] != path:
+            self._lm = (path, CharNgram.load(path))
+        return self._lm[1]
+
     @torch.inference_mode()
     def recognize(self, images: torch.Tensor, widths: torch.Tensor) -> list[str]:
         """Images B x 1 x H x W (ink 1) with true widths -> decoded strings."""
         scores = self.model(images, widths)
         lengths = self.model.output_lengths(widths).clamp(max=scores.shape[2])
         width = int(self.cfg.decode.get("beam", 0) or 0)
+        if self.cfg.decode.get("lm"):
+            d = self.cfg.decode  # a checkpoint from before the language model: the defaults
+            weight = d.get("lm_weight", NEUTRAL["decode.lm_weight"])
+            bonus = d.get("lm_bonus", NEUTRAL["decode.lm_bonus"])
+            lm, alphabet = self.language_model(), "".join(self.codec.chars)
+            return beam_lm(scores, lengths, alphabet, lm, width or 10, weight, bonus)
         if width > 0:
             return beam(scores, lengths, "".join(self.codec.chars), width)
         return [self.codec.decode(ids) for ids in greedy(scores, lengths)]

@@ -67,6 +67,9 @@ def main(argv: list[str] | None = None) -> dict:
                     "checkpoint's inference (default: the benchmark's test split)")  # fmt: skip
     ap.add_argument("--beam", type=int, help="CTC beam width of the checkpoint in the tesseract "
                     "comparison (default: as trained)")  # fmt: skip
+    ap.add_argument("--lm", help="its character language model (menu-data lm; default: none)")
+    ap.add_argument("--lm-weight", type=float, help="the language model's weight")
+    ap.add_argument("--lm-bonus", type=float, help="the per-character bonus with it")
     ap.add_argument("--tesseract-lines", type=int, help="limit the tesseract comparison lines")
     ap.add_argument("--compile", action="store_true", help="also time torch.compile (bare loop)")
     ap.add_argument("--steps", type=int, help="timed training steps")
@@ -88,6 +91,7 @@ def main(argv: list[str] | None = None) -> dict:
         }.items()
         if v is not None
     }
+    decode = {k: getattr(args, k) for k in ("beam", "lm", "lm_weight", "lm_bonus")}
     result = benchmark(
         preset=args.preset,
         quick=args.quick,
@@ -97,7 +101,7 @@ def main(argv: list[str] | None = None) -> dict:
         threads=args.threads,
         checkpoint=args.checkpoint,
         test=args.test,
-        beam=args.beam,
+        decode={k: v for k, v in decode.items() if v is not None},
         compile=args.compile,
         presets=args.presets,
         sizes=sizes,

@@ -141,9 +141,9 @@ def test_tesseract_absent_is_reported(tiny, tmp_path, monkeypatch):
     assert list(out["by_font"]) == ["DejaVuSans"] and out["by_font"]["DejaVuSans"]["lines"] == 4
     assert out["by_font"]["DejaVuSans"]["menu_cer"] == pytest.approx(out["menu"]["cer"])
     beam = bench.tesseract_compare(
-        tiny["train"]["checkpoint"], tiny["data"].test, tmp_path, lines=4, menu_beam=4
+        tiny["train"]["checkpoint"], tiny["data"].test, tmp_path, lines=4, menu_decode={"beam": 4}
     )
-    assert beam["menu"]["beam"] == 4 and beam["menu"]["cer"] >= 0
+    assert beam["menu"]["decode"] == {"beam": 4} and beam["menu"]["cer"] >= 0
     assert "(beam 4)" in bench.table({"tesseract": beam})
 
 

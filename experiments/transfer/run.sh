@@ -8,7 +8,10 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 menu-train experiment=transfer trainer.enable_progress_bar=false "$@"
 RUN=$(ls -td outputs/transfer/*/ | head -1)
+# the character language model: the generator's prose and corpus text (about a minute)
+LM=data/lm/transfer.json.gz
+[ -f "$LM" ] || { mkdir -p data/lm && menu-data lm "$LM"; }
 for set in uw3 uw3_500 typography; do
     python scripts/bench.py --only tesseract --checkpoint "$RUN/checkpoints/best.ckpt" \
-        --test "data/eval/$set/test-*.tar" --out "experiments/transfer/$set.json"
+        --lm "$LM" --test "data/eval/$set/test-*.tar" --out "experiments/transfer/$set.json"
 done

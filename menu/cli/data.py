@@ -295,6 +295,44 @@ def _cmd_stats(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_lm(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "lm",
+        help="build a character language model for beam search (menu-eval --lm)",
+        description="Count a character n-gram language model (menu.lm) from the generator's "
+        "text without its random mixes (prose by word frequency and the corpus's training "
+        "part), or from your own text file (one line per line), into OUT (.json.gz).",
+    )
+    p.add_argument("out", help="output file, e.g. lm.json.gz")
+    p.add_argument("--text", help="UTF-8 text file to count instead of generated text")
+    p.add_argument("-n", "--n", type=int, default=200_000, help="generated lines (200000)")
+    p.add_argument("--order", type=int, default=6, help="characters per n-gram, at most (6)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--corpus", help="corpus file or folder (default: built-in)")
+    p.add_argument("--holdout-text", type=float, default=0.1, help="corpus part left out (0.1)")
+    p.add_argument("--words", type=float, default=0.5, help="fraction of prose lines (0.5)")
+    p.add_argument("--language", default="en", help="language of the prose (en)")
+    p.add_argument("--max-chars", type=int, default=80, help="longest line (80)")
+    p.set_defaults(func=_cmd_lm)
+
+
+def _cmd_lm(args: argparse.Namespace) -> int:
+    from menu.lm import CharNgram, generated_text
+
+    if args.text:
+        with open(args.text, encoding="utf-8") as f:
+            lines = [ln.strip() for ln in f if ln.strip()]
+        source = {"text": args.text}
+    else:
+        keys = ("n", "seed", "corpus", "holdout_text", "words", "language", "max_chars")
+        source = {k: getattr(args, k) for k in keys}
+        lines = generated_text(**source)
+    lm = CharNgram.fit(lines, order=args.order, source=source)
+    lm.save(args.out)
+    print(f"{len(lm.counts)} n-grams (order {args.order}) of {len(lines)} lines -> {args.out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``menu-data`` argument parser."""
     ap = argparse.ArgumentParser(
@@ -305,7 +343,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_add_synth, _add_convert, _add_export, _add_show, _add_stats):
+    for add in (_add_synth, _add_convert, _add_export, _add_show, _add_stats, _add_lm):
         add(sub)
     return ap
 
