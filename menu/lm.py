@@ -65,7 +65,7 @@ class CharNgram:
     def logprob(self, context: str, char: str) -> float:
         """Natural log of P(``char`` | ``context``); only the last ``order - 1`` characters
         of the context count. Begin the context with ``BOS`` at a line start."""
-        key = context[len(context) - self.order + 1 :] + char if self.order > 1 else char
+        key = context[max(0, len(context) - self.order + 1) :] + char
         hit = self._cache.get(key)
         if hit is None:
             hit = self._cache[key] = math.log(self._prob(key[:-1], char))

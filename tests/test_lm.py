@@ -30,8 +30,11 @@ def test_the_model_prefers_what_its_text_does() -> None:
     assert lm.logprob("the c", "o") > lm.logprob("the c", "O") + 3
     assert lm.logprob(BOS + "Th", "e") > lm.logprob(BOS + "Th", "x")
     assert lm.logprob("sat.", EOS) > lm.logprob("sat.", "x")
-    # only the last order - 1 characters count
+    # only the last order - 1 characters count, and a shorter context counts whole
     assert lm.logprob("xxxxthe c", "o") == lm.logprob("the c", "o")
+    for context in (BOS + "c", BOS + "co", BOS + "cod"):
+        assert lm.logprob(context, "e") == pytest.approx(math.log(lm._prob(context, "e")))
+    assert lm.logprob(BOS + "cod", "e") != lm.logprob("od", "e")
 
 
 def test_save_and_load_give_the_same_model(tmp_path) -> None:
