@@ -131,3 +131,21 @@ def test_the_decode_keys_at_their_defaults_leave_a_runs_identity_as_before() -> 
     assert identity_sha256(before) == identity_sha256(cfg)
     with_lm = {**cfg, "decode": {**cfg["decode"], "lm": "lm.json.gz"}}
     assert identity_sha256(with_lm) != identity_sha256(cfg)
+
+
+def test_menu_predict_reads_text_with_the_language_model(tiny, tmp_path, capsys, render) -> None:
+    from conftest import png_bytes
+
+    from menu.cli.predict import main as predict_main
+
+    text = tmp_path / "sevens.txt"
+    text.write_text("777\n7777\n")
+    CharNgram.fit(text.read_text().split(), order=3).save(tmp_path / "lm.json.gz")
+    image = tmp_path / "line.png"
+    image.write_bytes(png_bytes(render("1234")))
+    ckpt, lm = tiny["record"]["best_checkpoint"], str(tmp_path / "lm.json.gz")
+    assert predict_main([ckpt, str(image), "--lm", lm, "--lm-weight", "50"]) == 0
+    read = capsys.readouterr().out.strip().split("\t")[1]
+    assert read and set(read) == {"7"}
+    with pytest.raises(SystemExit):  # positions come from the best path: text only
+        predict_main([ckpt, str(image), "--lm", lm, "--format", "json"])

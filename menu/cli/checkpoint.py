@@ -33,6 +33,24 @@ def add_checkpoint_args(p: argparse.ArgumentParser, device: bool = True) -> None
     )
 
 
+def add_decode_args(p: argparse.ArgumentParser) -> None:
+    """How to decode, when not as trained: CTC beam search, with a language model."""
+    p.add_argument("--beam", type=int, default=None, help="beam width (default: as trained)")
+    p.add_argument("--lm", metavar="LM", help="beam search with this language model (menu-data lm)")
+    p.add_argument("--lm-weight", type=float, default=None, help="its weight (default: as trained)")
+    p.add_argument("--lm-bonus", type=float, default=None, help="per character (as trained)")
+
+
+def apply_decode_args(args: argparse.Namespace, lit: LitRecognizer) -> None:
+    """The ``--beam``/``--lm`` arguments given, into the checkpoint's ``decode`` config."""
+    from omegaconf import open_dict
+
+    with open_dict(lit.cfg):  # checkpoints from before the language model lack its keys
+        for key in ("beam", "lm", "lm_weight", "lm_bonus"):
+            if getattr(args, key) is not None:
+                lit.cfg.decode[key] = getattr(args, key)
+
+
 def open_checkpoint(args: argparse.Namespace, prog: str) -> LitRecognizer:
     """The checkpoint of ``args``, or exit with ``prog: error: ...`` (one line)."""
     from menu.registry import add_config_dirs

@@ -7,9 +7,12 @@ import json
 import sys
 import tempfile
 
-from omegaconf import open_dict
-
-from menu.cli.checkpoint import add_checkpoint_args, open_checkpoint
+from menu.cli.checkpoint import (
+    add_checkpoint_args,
+    add_decode_args,
+    apply_decode_args,
+    open_checkpoint,
+)
 from menu.infer import evaluate
 from menu.record import write_csv
 
@@ -40,18 +43,12 @@ def main(argv: list[str] | None = None) -> int:
         "--batch-size", type=int, default=64, help="64 was fastest on CPU (scripts/bench.py)"
     )
     p.add_argument("--workers", type=int, default=0)
-    p.add_argument("--beam", type=int, default=None, help="beam width (default: as trained)")
-    p.add_argument("--lm", metavar="LM", help="beam search with this language model (menu-data lm)")
-    p.add_argument("--lm-weight", type=float, default=None, help="its weight (default: as trained)")
-    p.add_argument("--lm-bonus", type=float, default=None, help="per character (as trained)")
+    add_decode_args(p)
     p.add_argument("--lines", metavar="CSV", help="also write every line's ref/hyp/errors here")
     p.add_argument("--confusions", type=int, default=10, help="how many top confusions")
     args = p.parse_args(argv)
     lit = open_checkpoint(args, "menu-eval")
-    with open_dict(lit.cfg):  # checkpoints from before the language model lack its keys
-        for key in ("beam", "lm", "lm_weight", "lm_bonus"):
-            if getattr(args, key) is not None:
-                lit.cfg.decode[key] = getattr(args, key)
+    apply_decode_args(args, lit)
     tmp = tempfile.TemporaryDirectory(prefix="menu-eval-")
     shards = [as_shards(s, tmp.name) for s in args.shards]
     shards = shards if len(shards) > 1 else shards[0]

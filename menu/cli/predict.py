@@ -1,7 +1,8 @@
-"""`menu-predict CHECKPOINT IMAGES...`: read line images. By default prints `path<TAB>text`;
-`--format json` prints one JSON object per image (text, confidence, each character's
-columns and confidence); `--format hocr|alto|page --out DIR` writes one hOCR, ALTO or
-PAGE-XML file per image, with words and characters boxed by the CTC best path."""
+"""`menu-predict CHECKPOINT IMAGES...`: read line images. By default prints `path<TAB>text`
+(`--beam N`, `--lm LM`: the text by beam search, with a language model); `--format json`
+prints one JSON object per image (text, confidence, each character's columns and
+confidence); `--format hocr|alto|page --out DIR` writes one hOCR, ALTO or PAGE-XML file per
+image, with words and characters boxed by the CTC best path."""
 
 from __future__ import annotations
 
@@ -9,7 +10,12 @@ import argparse
 import sys
 from pathlib import Path
 
-from menu.cli.checkpoint import add_checkpoint_args, open_checkpoint
+from menu.cli.checkpoint import (
+    add_checkpoint_args,
+    add_decode_args,
+    apply_decode_args,
+    open_checkpoint,
+)
 from menu.formats import FORMATS, SUFFIX, WRITERS, to_json
 from menu.infer import predict
 
@@ -23,10 +29,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--format", choices=FORMATS, default="text", help="output (default text)")
     p.add_argument("--out", metavar="DIR", help="folder for hocr/alto/page files")
+    add_decode_args(p)
     args = p.parse_args(argv)
     if args.format in WRITERS and not args.out:
         p.error(f"--format {args.format} writes one file per image: give --out DIR")
+    if args.format != "text" and (args.lm or args.beam):
+        p.error(f"--format {args.format} places characters by the best path: --lm and --beam "
+                "read --format text only")  # fmt: skip
     lit = open_checkpoint(args, "menu-predict")
+    apply_decode_args(args, lit)
     detail = args.format != "text"
     failed = 0
     for path, result, error in predict(lit, args.images, batch_size=args.batch_size, detail=detail):
