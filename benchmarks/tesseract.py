@@ -178,13 +178,10 @@ def menu_on_pngs(
     """A menu checkpoint's transcripts of PNG files (``menu.infer.predict``: read, normalize,
     batch, recognize; ``decode``: keys of its ``decode`` config to change, e.g. ``beam`` or
     ``lm``, default as trained) and the wall time, after one untimed warm-up pass."""
-    from omegaconf import open_dict
-
-    from menu.infer import load_checkpoint, predict
+    from menu.infer import load_checkpoint, predict, set_decode
 
     lit = load_checkpoint(checkpoint)
-    with open_dict(lit.cfg):  # checkpoints from before the language model lack its keys
-        lit.cfg.decode.update(dict(decode or {}))
+    set_decode(lit, decode or {})
     list(predict(lit, paths[: 2 * batch_size], batch_size=batch_size))
     t0 = time.perf_counter()
     hyps = [text or "" for _, text, _ in predict(lit, paths, batch_size=batch_size)]

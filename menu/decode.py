@@ -79,9 +79,9 @@ def beam_lm(
     lengths: torch.Tensor,
     alphabet: str,
     lm: CharNgram,
-    width: int = 10,
-    weight: float = 0.5,
-    bonus: float = 2.0,
+    width: int,
+    weight: float,
+    bonus: float,
     prune: float = 1e-3,
 ) -> list[str]:
     """CTC prefix beam search with a character language model (shallow fusion, as in

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +70,15 @@ def load_checkpoint(
 
         lit.model = for_inference(lit.model, precision=precision)
     return lit
+
+
+def set_decode(lit: LitRecognizer, changes: Mapping[str, Any]) -> None:
+    """Change how ``lit`` decodes: keys of its ``decode`` config (``beam``, ``lm``,
+    ``lm_weight``, ``lm_bonus``); a checkpoint from before a key gets it added."""
+    from omegaconf import open_dict
+
+    with open_dict(lit.cfg):
+        lit.cfg.decode.update(dict(changes))
 
 
 def evaluate(

@@ -90,7 +90,7 @@ def test_without_weight_the_beam_reads_a_clear_best_path() -> None:
         scores = torch.nn.functional.one_hot(best, 4).permute(0, 2, 1).float() * 12
         lengths = torch.tensor([frames, max(0, frames - 3)])
         want = ["".join(alphabet[i - 1] for i in ids) for ids in greedy(scores, lengths)]
-        assert beam_lm(scores, lengths, alphabet, lm, weight=0.0, bonus=0.0) == want
+        assert beam_lm(scores, lengths, alphabet, lm, 10, weight=0.0, bonus=0.0) == want
 
 
 def test_menu_data_lm_and_menu_eval_lm(tiny, tmp_path, capsys) -> None:

@@ -12,9 +12,8 @@ import itertools
 import time
 
 import torch
-from omegaconf import open_dict
 
-from menu.infer import evaluate, load_checkpoint
+from menu.infer import evaluate, load_checkpoint, set_decode
 
 
 def main() -> None:
@@ -32,13 +31,11 @@ def main() -> None:
     result = evaluate(lit, args.shards, confusions=0)
     print(f"{result['n']} lines; greedy CER {result['cer']:.4f}")
     print("| weight | bonus | CER | seconds |\n|---:|---:|---:|---:|")
-    with open_dict(lit.cfg):
-        lit.cfg.decode.update(lm=args.lm, beam=args.width)
-        for weight, bonus in itertools.product(args.weights, args.bonuses):
-            lit.cfg.decode.update(lm_weight=weight, lm_bonus=bonus)
-            t = time.perf_counter()
-            cer = evaluate(lit, args.shards, confusions=0)["cer"]
-            print(f"| {weight:g} | {bonus:g} | {cer:.4f} | {time.perf_counter() - t:.1f} |")
+    for weight, bonus in itertools.product(args.weights, args.bonuses):
+        set_decode(lit, {"lm": args.lm, "beam": args.width, "lm_weight": weight, "lm_bonus": bonus})
+        t = time.perf_counter()
+        cer = evaluate(lit, args.shards, confusions=0)["cer"]
+        print(f"| {weight:g} | {bonus:g} | {cer:.4f} | {time.perf_counter() - t:.1f} |")
 
 
 if __name__ == "__main__":

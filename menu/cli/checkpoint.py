@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from menu.infer import CheckpointError, load_checkpoint
+from menu.infer import CheckpointError, load_checkpoint, set_decode
 from menu.lit import LitRecognizer
 from menu.models.inference import PRECISIONS
 
@@ -43,12 +43,8 @@ def add_decode_args(p: argparse.ArgumentParser) -> None:
 
 def apply_decode_args(args: argparse.Namespace, lit: LitRecognizer) -> None:
     """The ``--beam``/``--lm`` arguments given, into the checkpoint's ``decode`` config."""
-    from omegaconf import open_dict
-
-    with open_dict(lit.cfg):  # checkpoints from before the language model lack its keys
-        for key in ("beam", "lm", "lm_weight", "lm_bonus"):
-            if getattr(args, key) is not None:
-                lit.cfg.decode[key] = getattr(args, key)
+    keys = ("beam", "lm", "lm_weight", "lm_bonus")
+    set_decode(lit, {k: getattr(args, k) for k in keys if getattr(args, k) is not None})
 
 
 def open_checkpoint(args: argparse.Namespace, prog: str) -> LitRecognizer:
