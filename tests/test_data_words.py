@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from menu.config import compose
 from menu.data.text import TextSource, builtin_corpus
 from menu.data.words import FrequentWords, frequent_words
 
@@ -74,3 +75,17 @@ def test_the_frequency_table_gives_wordfreqs_own_values() -> None:
     assert [_round3(table[w]) for w in words[:2000]] == exact[:2000].tolist()
     cumulative = np.cumsum(exact)
     assert np.array_equal(cdf, cumulative / cumulative[-1])  # the same draws as before
+
+
+def test_the_transfer_recipe_trains_on_pages_with_the_vocabulary():
+    """experiment=transfer reads data=pages (printed's light degradations plus the
+    word-frequency prose: run 7 of experiments/transfer); data=transfer keeps every
+    degradation on for the ablation."""
+    recipe, pages, printed = (compose([o]).data for o in ("experiment=transfer", "data=pages",
+                                                           "data=printed"))  # fmt: skip
+    heavy = compose(["data=transfer"]).data
+    assert recipe == pages
+    assert pages.synth.degrade == printed.synth.degrade
+    assert (pages.synth.words, pages.synth.mix, pages.synth.max_chars) == (0.4, 0.2, 80)
+    assert heavy.synth.degrade.binarize > pages.synth.degrade.binarize
+    assert heavy.synth.degrade.rotate > pages.synth.degrade.rotate

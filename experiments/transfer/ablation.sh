@@ -7,14 +7,15 @@
 # The test split of every run is the real-scan set uw3_500 (scored once at the end, never
 # used to choose a checkpoint: the best checkpoint is chosen on generated validation
 # lines), so menu-table's CIs are over those 500 lines; the typography set is read by
-# menu-eval afterwards. Needs data/eval from eval_sets.sh.
+# menu-eval afterwards. Needs data/eval from eval_sets.sh. The arms change data=transfer
+# (every degradation on), named here: the recipe itself trains on data=pages since run 7.
 #   bash experiments/transfer/ablation.sh [trainer.precision=32-true]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 SWEEP=multirun/transfer_ablation
 # every option of conf/ablate, listed: glob(*) does not see a group added by hydra.searchpath
 ARMS=$(cd experiments/transfer/conf/ablate && ls *.yaml | sed 's/\.yaml$//' | paste -sd,)
-menu-train -m experiment=transfer name=transfer_ablation \
+menu-train -m experiment=transfer data=transfer name=transfer_ablation \
     'hydra.searchpath=[file://experiments/transfer/conf]' "+ablate=$ARMS" \
     budget.max_steps="${STEPS:-1500}" budget.val_every_steps=500 threads=1 \
     data.synth.n_train=12000 data.synth.n_test=10 \

@@ -11,7 +11,13 @@ RUN=$(ls -td outputs/transfer/*/ | head -1)
 # the character language model: the generator's prose and corpus text (about a minute)
 LM=data/lm/transfer.json.gz
 [ -f "$LM" ] || { mkdir -p data/lm && menu-data lm "$LM"; }
+# its weight and bonus: chosen on the run's own generated validation lines (about 2 minutes)
+VAL=$(python -c "import json, sys; print(json.load(open(sys.argv[1]))['data']['val'])" "$RUN/result.json")
+python experiments/transfer/lm_weights.py "$RUN/checkpoints/best.ckpt" "$VAL" "$LM" \
+    --best "$RUN/lm_choice.json"
+read -r W B < <(python -c "import json, sys; d = json.load(open(sys.argv[1])); print(d['lm_weight'], d['lm_bonus'])" "$RUN/lm_choice.json")
 for set in uw3 uw3_500 typography; do
     python scripts/bench.py --only tesseract --checkpoint "$RUN/checkpoints/best.ckpt" \
-        --lm "$LM" --test "data/eval/$set/test-*.tar" --out "experiments/transfer/$set.json"
+        --lm "$LM" --lm-weight "$W" --lm-bonus "$B" \
+        --test "data/eval/$set/test-*.tar" --out "experiments/transfer/$set.json"
 done
