@@ -296,32 +296,50 @@ def _cmd_stats(args: argparse.Namespace) -> int:
 
 
 def _add_lm(sub: argparse._SubParsersAction) -> None:
+    import inspect
+
+    from menu.lm import generated_text
+
+    # the generated text's defaults are generated_text's own
+    d = {k: v.default for k, v in inspect.signature(generated_text).parameters.items()}
     p = sub.add_parser(
         "lm",
         help="build a character language model for beam search (menu-eval --lm)",
         description="Count a character n-gram language model (menu.lm) from the generator's "
         "text without its random mixes (prose by word frequency and the corpus's training "
-        "part), or from your own text file (one line per line), into OUT (.json.gz).",
+        "part), or from your own text (a file, one line per line, or a folder of .txt), "
+        "into OUT (.json.gz).",
     )
     p.add_argument("out", help="output file, e.g. lm.json.gz")
-    p.add_argument("--text", help="UTF-8 text file to count instead of generated text")
-    p.add_argument("-n", "--n", type=int, default=200_000, help="generated lines (200000)")
-    p.add_argument("--order", type=int, default=6, help="characters per n-gram, at most (6)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--text", help="UTF-8 text file or folder to count instead of generated text")
+    p.add_argument("-n", "--n", type=int, default=200_000, help="generated lines (%(default)s)")
+    p.add_argument(
+        "--order", type=int, default=6, help="characters per n-gram, at most (%(default)s)"
+    )
+    p.add_argument("--seed", type=int, default=d["seed"])
     p.add_argument("--corpus", help="corpus file or folder (default: built-in)")
-    p.add_argument("--holdout-text", type=float, default=0.1, help="corpus part left out (0.1)")
-    p.add_argument("--words", type=float, default=0.5, help="fraction of prose lines (0.5)")
-    p.add_argument("--language", default="en", help="language of the prose (en)")
-    p.add_argument("--max-chars", type=int, default=80, help="longest line (80)")
+    p.add_argument(
+        "--holdout-text",
+        type=float,
+        default=d["holdout_text"],
+        help="corpus part left out (%(default)s)",
+    )
+    p.add_argument(
+        "--words", type=float, default=d["words"], help="fraction of prose lines (%(default)s)"
+    )
+    p.add_argument("--language", default=d["language"], help="language of the prose (%(default)s)")
+    p.add_argument(
+        "--max-chars", type=int, default=d["max_chars"], help="longest line (%(default)s)"
+    )
     p.set_defaults(func=_cmd_lm)
 
 
 def _cmd_lm(args: argparse.Namespace) -> int:
+    from menu.data.text import load_corpus
     from menu.lm import CharNgram, generated_text
 
     if args.text:
-        with open(args.text, encoding="utf-8") as f:
-            lines = [ln.strip() for ln in f if ln.strip()]
+        lines = load_corpus(args.text)  # a clear error for a missing file or one without text
         source = {"text": args.text}
     else:
         keys = ("n", "seed", "corpus", "holdout_text", "words", "language", "max_chars")
