@@ -19,6 +19,8 @@ GROUPS = ("norm", "conv", "scale", "reduce", "seq")
 #: that value, so older folders (a search that is resumed, a replay) still hold their runs.
 NEUTRAL = {
     "data.synth.mix_caps": None,
+    "data.synth.caps_lines": 0.0,
+    "data.synth.slashes": 0.0,
     "decode.lm": None,
     "decode.lm_weight": 0.5,
     "decode.lm_bonus": 2.0,

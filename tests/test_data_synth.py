@@ -276,11 +276,12 @@ def test_the_config_states_the_generators_own_defaults():
     synth = compose([]).data.synth
     params = inspect.signature(generate).parameters
     keys = ("seed", "shard_size", "workers", "min_chars", "max_chars", "mix", "words", "language",
-            "mix_caps")  # fmt: skip
+            "mix_caps", "caps_lines", "slashes")  # fmt: skip
     for key in (*keys, "holdout_text"):
         assert synth[key] == params[key].default, key
     text = inspect.signature(TextSource).parameters  # generate()'s text comes from TextSource
-    for key in ("min_chars", "max_chars", "mix", "words", "language", "mix_caps"):
+    for key in ("min_chars", "max_chars", "mix", "words", "language", "mix_caps", "caps_lines",
+                "slashes"):  # fmt: skip
         assert text[key].default == params[key].default, key
     assert synth.mix_caps is None and params["mix_caps"].default is None
     assert dict(synth.degrade) == {f.name: f.default for f in dataclasses.fields(Degrade)}

@@ -89,3 +89,32 @@ def test_the_transfer_recipe_trains_on_pages_with_the_vocabulary():
     assert (pages.synth.words, pages.synth.mix, pages.synth.max_chars) == (0.4, 0.2, 80)
     assert heavy.synth.degrade.binarize > pages.synth.degrade.binarize
     assert heavy.synth.degrade.rotate > pages.synth.degrade.rotate
+
+
+def test_capital_lines_and_slashed_tokens_come_at_their_rates_and_zero_is_the_old_lines():
+    corpus = builtin_corpus()
+    base = lines(TextSource(corpus, max_chars=80), 300)
+    assert lines(TextSource(corpus, max_chars=80, caps_lines=0.0, slashes=0.0), 300) == base
+    drawn = lines(TextSource(corpus, max_chars=80, mix=0.0, words=1.0, caps_lines=0.1,
+                             slashes=0.05), 2000)  # fmt: skip
+    capitals = sum(ln.isupper() for ln in drawn) / len(drawn)
+    assert 0.07 < capitals < 0.13, capitals
+    tokens = [t for ln in drawn for t in ln.split()]
+    slashed = [t for t in tokens if "/" in t and not t[:1].isdigit()]  # not dates
+    assert 0.02 < len(slashed) / len(tokens) < 0.08
+    assert any(t.lower().startswith("http") for t in slashed) and any("@" in t for t in tokens)
+    with pytest.raises(ValueError, match="caps_lines"):
+        TextSource(corpus, caps_lines=1.5)
+    with pytest.raises(ValueError, match="slashes"):
+        TextSource(corpus, slashes=-0.1)
+
+
+def test_new_text_knobs_at_zero_keep_the_data_folder_of_the_lines_drawn_before():
+    from menu.data.prepare import synth_cache_dir
+
+    synth = dict(compose(["data=printed"]).data.synth)
+    before = {k: v for k, v in synth.items() if k not in ("caps_lines", "slashes")}
+    assert synth_cache_dir(synth) == synth_cache_dir(before)
+    assert synth_cache_dir({**synth, "slashes": 0.015}) != synth_cache_dir(before)
+    pages = compose(["data=pages"]).data.synth
+    assert (pages.caps_lines, pages.slashes) == (0.04, 0.015)

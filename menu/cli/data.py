@@ -96,6 +96,8 @@ def _add_synth(sub: argparse._SubParsersAction) -> None:
         help="fractions of the random mixes' words in all capitals and capitalized "
         f"(default {' '.join(map(str, MIX_CAPS))})",
     )
+    p.add_argument("--caps-lines", type=float, help=_default("caps_lines", "lines in capitals"))
+    p.add_argument("--slashes", type=float, help=_default("slashes", "prose tokens with a slash"))
     g = p.add_argument_group("degradations (see menu.data.synth.Degrade)")
     for f in dataclasses.fields(Degrade):
         flag = "--" + f.name.replace("_", "-")
@@ -119,10 +121,10 @@ def _cmd_synth(args: argparse.Namespace) -> int:
         for k, v in vars(args).items()
         if k.startswith("degrade_") and v is not None
     }
+    text_keys = ("holdout_text", "min_chars", "max_chars", "mix", "words", "language",
+                 "mix_caps", "caps_lines", "slashes")  # fmt: skip
     given = {  # the rest: generate()'s own defaults, the one source of them
-        k: getattr(args, k)
-        for k in ("holdout_text", "min_chars", "max_chars", "mix", "words", "language", "mix_caps")
-        if getattr(args, k) is not None
+        k: getattr(args, k) for k in text_keys if getattr(args, k) is not None
     }
     paths = generate(
         args.out,

@@ -95,7 +95,8 @@ def generate_splits(synth: dict[str, Any], out: str, splits: Sequence[str]) -> d
     split's corpus part and fonts, the block's text and degradation settings; the shard
     paths per split."""
     keys = ("seed", "shard_size", "workers", "min_chars", "max_chars", "mix", "words",
-            "language", "mix_caps", "holdout_text", "progress")  # fmt: skip
+            "language", "mix_caps", "caps_lines", "slashes", "holdout_text",
+            "progress")  # fmt: skip
     unknown = set(synth) - set(keys) - set(_PER_SPLIT)
     if unknown:  # a knob that would be hashed into the folder name but never reach the lines
         raise ValueError(f"data.synth has keys the generator does not know: {sorted(unknown)}")

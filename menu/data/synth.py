@@ -261,6 +261,8 @@ def _init_worker(state: dict[str, Any]) -> None:
         state["words"],
         state["language"],
         state["mix_caps"],
+        state["caps_lines"],
+        state["slashes"],
     )
 
 
@@ -306,6 +308,8 @@ def generate(
     words: float = 0.4,
     language: str = "en",
     mix_caps: Sequence[float] | None = None,
+    caps_lines: float = 0.0,
+    slashes: float = 0.0,
     progress: bool = True,
     chunk: int = 64,
     **degrade: Any,
@@ -315,8 +319,8 @@ def generate(
     ``corpus``: None (built-in), a text file, a folder of ``.txt`` or a list of those.
     ``corpus_part``: ``"all"``, ``"train"`` or ``"heldout"`` (every ``1/holdout_text``-th
     corpus line is held out, for test sets with unseen text). ``fonts``: see
-    :func:`resolve_fonts`. ``mix``, ``words``, ``language``, ``mix_caps``: see
-    :class:`TextSource`.
+    :func:`resolve_fonts`. ``mix``, ``words``, ``language``, ``mix_caps``, ``caps_lines``,
+    ``slashes``: see :class:`TextSource`.
     ``workers``: processes (None = all cores). ``degrade``:
     :class:`Degrade` fields. Deterministic for a given seed regardless of ``workers``.
     Lines no font can render are redrawn; returns the shard paths.
@@ -340,6 +344,8 @@ def generate(
         "words": words,
         "language": language,
         "mix_caps": mix_caps_fractions(mix_caps),  # checked here, before any worker starts
+        "caps_lines": float(caps_lines),
+        "slashes": float(slashes),
         "fonts": resolve_fonts(fonts),
         "cfg": cfg,
         "seed": seed,

@@ -104,7 +104,10 @@ class TextSource:
     random words, numbers and symbols, a fraction ``words`` of prose from the language's
     real word frequencies (:class:`menu.data.words.FrequentWords`), the rest spans of
     consecutive corpus words. ``mix_caps``: the fractions (all capitals, capitalized) of the
-    random mixes' words; None keeps :data:`MIX_CAPS`."""
+    random mixes' words; None keeps :data:`MIX_CAPS`. ``caps_lines``: the fraction of lines
+    set in capitals throughout (headings, legal notices); ``slashes``: the fraction of the
+    prose's tokens with a slash (:meth:`menu.data.words.FrequentWords.slashed`). Both at 0
+    draw the lines drawn before they existed."""
 
     def __init__(
         self,
@@ -115,6 +118,8 @@ class TextSource:
         words: float = 0.4,
         language: str = "en",
         mix_caps: Sequence[float] | None = None,
+        caps_lines: float = 0.0,
+        slashes: float = 0.0,
     ) -> None:
         if not lines:
             raise ValueError("empty corpus")
@@ -122,17 +127,21 @@ class TextSource:
             raise ValueError(f"need 1 <= min_chars <= max_chars, got {min_chars}, {max_chars}")
         if min(mix, words) < 0 or mix + words > 1:
             raise ValueError(f"need mix, words >= 0 and mix + words <= 1, got {mix}, {words}")
+        for name, value in (("caps_lines", caps_lines), ("slashes", slashes)):
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"{name}: need a fraction in [0, 1], got {value}")
         self.tokens = [w for ln in lines for w in ln.split()]
         vocab = {w.strip(string.punctuation + "“”«»") for w in self.tokens}
         self.vocab = sorted(w for w in vocab if w)
         self.min_chars, self.max_chars, self.mix = int(min_chars), int(max_chars), float(mix)
         self.words = float(words)
         self.mix_upper, self.mix_capitalized = mix_caps_fractions(mix_caps)
+        self.caps_lines = float(caps_lines)
         self.prose = None
         if self.words > 0:
             from menu.data.words import FrequentWords
 
-            self.prose = FrequentWords(language, number=self._number)
+            self.prose = FrequentWords(language, number=self._number, slashes=slashes)
 
     def sample(self, rng: np.random.Generator) -> str:
         """One text line (non-empty, no leading/trailing spaces)."""
@@ -144,6 +153,8 @@ class TextSource:
             text = self.prose.sample(rng, target, self.max_chars)
         else:
             text = self._span(rng, target)
+        if self.caps_lines and rng.random() < self.caps_lines:  # no draw at 0
+            text = text.upper()
         text = text[: self.max_chars].strip()
         return text or self.tokens[int(rng.integers(len(self.tokens)))][: self.max_chars]
 

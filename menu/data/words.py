@@ -6,7 +6,9 @@ thousands. :class:`FrequentWords` draws words by their frequency in the language
 starts, some capitalized and all-capital words) and sets them the way printed pages do:
 commas and full stops, quotes and parentheses, hyphenated compounds, abbreviations,
 numbers, references (``[6]``, ``Fig. 3``, ``Section 2.1``) and a word hyphenated at the
-line end. The words follow their real frequencies; their order does not (no grammar).
+line end; optionally (``slashes``) tokens with a slash: pairs (``and/or``), units, web and
+e-mail addresses and paths. The words follow their real frequencies; their order does not
+(no grammar).
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ ABBREVIATIONS = (
 WRAPS = (("(", ")"), ('"', '"'), ("“", "”"), ("‘", "’"), ("'", "'"))  # pairs, by frequency
 STOPS = ".?!"
 PAUSES = ",,,,,,;:"  # commas most often
+UNITS = ("km/h", "m/s", "mg/l", "g/cm", "kg/m", "mm/s", "b/s", "1/2", "3/4", "24/7")
+DOMAINS = ("org", "com", "edu", "net", "gov", "de", "uk", "io")
 
 
 @functools.lru_cache(maxsize=8)
@@ -89,6 +93,8 @@ class FrequentWords:
     """Lines of ``min_chars..max_chars`` characters in the style described in the module.
 
     ``number``: a function drawing a number, date or price (from :class:`TextSource`).
+    ``slashes``: the fraction of tokens with a slash (:meth:`slashed`); 0 draws the same
+    lines as before it existed.
     """
 
     def __init__(
@@ -96,10 +102,14 @@ class FrequentWords:
         language: str = "en",
         size: int = 50_000,
         number: Callable[[np.random.Generator], str] | None = None,
+        slashes: float = 0.0,
     ) -> None:
+        if not 0.0 <= slashes <= 1.0:
+            raise ValueError(f"slashes: need a fraction in [0, 1], got {slashes}")
         self.words, self.cdf = frequent_words(language, size)
         self.case = _english_case if language == "en" else (lambda w: w)
         self.number = number or (lambda rng: str(int(rng.integers(0, 1000))))
+        self.slashes = float(slashes)
 
     def word(self, rng: np.random.Generator) -> str:
         return self.words[int(np.searchsorted(self.cdf, rng.random(), side="right"))]
@@ -117,8 +127,33 @@ class FrequentWords:
         )
         return forms[int(rng.integers(len(forms)))]()
 
+    def _name(self, rng: np.random.Generator) -> str:
+        """A lower-case ASCII word for an address (``example`` if none comes in 8 draws)."""
+        for _ in range(8):
+            w = self.word(rng).lower()
+            if w.isascii() and w.isalpha():
+                return w
+        return "example"
+
+    def slashed(self, rng: np.random.Generator) -> str:
+        """A token with a slash: a pair (``and/or``), a unit or fraction, a web address, an
+        e-mail address or a path."""
+        a, b = self._name(rng), self._name(rng)
+        domain = DOMAINS[int(rng.integers(len(DOMAINS)))]
+        forms = (
+            lambda: f"{a}/{b}",
+            lambda: UNITS[int(rng.integers(len(UNITS)))],
+            lambda: f"http://www.{a}.{domain}/",
+            lambda: f"https://{a}.{domain}/{b}/",
+            lambda: f"{a}@{b}.{domain}",
+            lambda: f"/{a}/{b}",
+        )
+        return forms[int(rng.integers(len(forms)))]()
+
     def token(self, rng: np.random.Generator, start: bool) -> tuple[str, bool]:
         """One token and whether it is a word (words may be cased and hyphenated)."""
+        if self.slashes and rng.random() < self.slashes:  # no draw at 0: the lines before
+            return self.slashed(rng), False
         r = rng.random()
         if r < 0.025:
             return self.reference(rng), False
