@@ -58,6 +58,16 @@ def greedy_path(scores: torch.Tensor, lengths: torch.Tensor) -> list[list[Emissi
     return out
 
 
+def best_path_score(scores: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """B: the mean over each line's frames of the log-probability of its most likely class
+    (blank included): how sure the model is of its best path, comparable between readings
+    of one line with the same number of frames."""
+    best = scores.float().log_softmax(dim=1).max(dim=1).values  # B x L
+    n = lengths.to(best.device).clamp(min=1, max=best.shape[1])
+    mask = torch.arange(best.shape[1], device=best.device) < n[:, None]
+    return (best * mask).sum(dim=1) / n
+
+
 def beam(scores: torch.Tensor, lengths: torch.Tensor, alphabet: str, width: int) -> list[str]:
     """Prefix beam search (fast-ctc-decode); ``alphabet`` has one char per class after blank."""
     try:

@@ -30,6 +30,7 @@ class Evaluation:
         self.failed: list[dict[str, str]] = []
         self.fonts: dict[str, str] = {}
         self.recognized = 0  # lines the model read (for lines/s)
+        self.turned: dict[str, str] = {}  # tall lines read turned: key -> direction
 
     def _add(self, key: str, text: str, hyp: str, meta: dict, reason: str = "") -> None:
         ref = self.codec.normalize(text)
@@ -84,4 +85,5 @@ class Evaluation:
             "unknown_char_lines": self.unknown.lines_affected,
             "unknown": self.unknown.to_dict(),
             "skipped": dict(self.skipped),
+            "turned": dict(self.turned),
         }

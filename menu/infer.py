@@ -12,8 +12,10 @@ import numpy as np
 import torch
 from PIL import Image
 
+from menu.data.dataset import uncollate
 from menu.data.image import open_image, pil_to_gray
 from menu.data.loader import collate, make_loader
+from menu.data.upright import TALL, TURNS, is_tall, turned
 from menu.evaluation import Evaluation
 from menu.lit import LitRecognizer
 from menu.registry import UnsafeConfig, check_options, instantiate_option
@@ -89,6 +91,7 @@ def evaluate(
     workers: int = 0,
     confusions: int = 10,
     lines: bool = False,
+    upright: float = TALL,
 ) -> dict[str, Any]:
     """CER/WER (corpus rates), speed, a length breakdown, top confusions, unknown chars and,
     when the shards carry each line's font (``KEY.json``, as generated lines do), CER by
@@ -99,7 +102,11 @@ def evaluate(
     Every labelled line is scored: ``n`` counts them all. Small images are padded; a line
     whose image is missing, unreadable, cannot be normalized or is too wide is scored as an
     empty hypothesis (all its characters are errors) and listed in ``failed_lines`` with
-    its reason. Only samples without a usable transcript are ``skipped``."""
+    its reason. Only samples without a usable transcript are ``skipped``.
+
+    ``upright``: a line image at least this many times taller than wide is read turned a
+    quarter, the way the model reads more surely (``menu.data.upright``; 0: never); such
+    lines are listed in ``turned`` (key: direction)."""
     norm = instantiate_option("norm", lit.cfg.norm)
     data = lit.cfg.data
     loader = make_loader(
@@ -112,6 +119,7 @@ def evaluate(
         max_pixels=data.get("max_pixels"),
         bucket=True,
         score_all=True,
+        upright=upright,
     )
     evaluation = Evaluation(lit.codec, keep_lines=True)
     seconds = 0.0
@@ -119,6 +127,8 @@ def evaluate(
         hyps: list[str] = []
         if batch["keys"]:
             t0 = time.perf_counter()
+            if any(a is not None for a in batch.get("alts") or ()):
+                batch = _upright(lit, batch, evaluation.turned)
             hyps = lit.recognize(batch["images"].to(lit.device), batch["widths"].to(lit.device))
             seconds += time.perf_counter() - t0
         evaluation.add(batch, hyps)
@@ -130,6 +140,27 @@ def evaluate(
     result = evaluation.summary(confusions)
     result["lines_per_s"] = evaluation.recognized / max(seconds, 1e-9)
     return result | ({"lines": evaluation.records()} if lines else {})
+
+
+def choose_turns(lit: LitRecognizer, pairs: Sequence[tuple[np.ndarray, np.ndarray]]) -> list[int]:
+    """For each pair of normalized images of one tall line (turned clockwise,
+    counterclockwise), the index of the one ``lit`` is surer of (``LitRecognizer.path_scores``)."""
+    if not pairs:
+        return []
+    batch = collate([{"image": x, "text": "", "key": "", "url": ""} for p in pairs for x in p])
+    scores = lit.path_scores(batch["images"].to(lit.device), batch["widths"].to(lit.device))
+    return [int(scores[2 * i + 1] > scores[2 * i]) for i in range(len(pairs))]
+
+
+def _upright(lit: LitRecognizer, batch: dict[str, Any], chosen: dict[str, str]) -> dict[str, Any]:
+    """``batch`` with each tall line in the turn ``lit`` reads more surely (into ``chosen``)."""
+    samples = uncollate(batch)
+    tall = [s for s in samples if s["alt"] is not None]
+    picks = choose_turns(lit, [(s["image"], s["alt"]) for s in tall])
+    for s, pick in zip(tall, picks, strict=True):
+        chosen[str(s["key"])] = TURNS[pick]
+        s["image"] = s["alt"] if pick else s["image"]
+    return collate(samples) | {k: batch[k] for k in ("skipped", "failed") if k in batch}
 
 
 def read_image(path: str | Path) -> np.ndarray:
@@ -155,6 +186,7 @@ def predict(
     batch_size: int = 64,
     pool: int = 8,
     detail: bool = False,
+    upright: float = TALL,
 ) -> Iterator[tuple[str, Any, str | None]]:
     """(key, text, error) for each image in input order, the key being the path (or ``#i``
     for the i-th image given as an array or PIL image); an unreadable image gives text None
@@ -162,7 +194,8 @@ def predict(
     batched in order of width (less padding). With ``detail`` the text is a dict: text,
     mean confidence, the image's ``width`` and ``height``, and each character's confidence
     and columns ``x0``..``x1`` in the image (best path; mapped from the normalized line by
-    its width ratio)."""
+    its width ratio). ``upright``: as in :func:`evaluate`; a line read turned has
+    ``turned`` (its direction) in its detail, and its columns run along the turned image."""
     norm = instantiate_option("norm", lit.cfg.norm)
     step = batch_size * max(1, pool)
     for start in range(0, len(images), step):
@@ -171,11 +204,17 @@ def predict(
             str(x) if isinstance(x, str | os.PathLike) else f"#{start + i}"
             for i, x in enumerate(items)
         ]
-        samples, errors, sizes = [], {}, {}
+        samples, errors, sizes, turns = [], {}, {}, {}
         for key, item in zip(chunk, items, strict=True):
             try:
                 pixels = _pixels(item)
-                image = norm(pixels)
+                if is_tall(pixels.shape, upright):
+                    both = turned(pixels)
+                    normed = (norm(both[0]), norm(both[1]))
+                    pick = choose_turns(lit, [normed])[0]
+                    pixels, image, turns[key] = both[pick], normed[pick], TURNS[pick]
+                else:
+                    image = norm(pixels)
                 samples.append({"image": image, "text": "", "key": key, "url": ""})
                 sizes[key] = (*pixels.shape[:2], norm.pad_columns(image.shape[0]))
             except (OSError, ValueError) as e:
@@ -197,5 +236,6 @@ def predict(
                     for x in ("x0", "x1"):
                         c[x] = round(min(max((c[x] - pad) * scale, 0.0), w0), 1)
                 hyps[key] = {**line, "width": int(w0), "height": int(h0)}
+                hyps[key] |= {"turned": turns[key]} if key in turns else {}
         for p in chunk:
             yield p, hyps.get(p), errors.get(p)

@@ -14,7 +14,7 @@ from torch import nn
 
 from menu.config import NEUTRAL
 from menu.data.codec import Codec
-from menu.decode import beam, beam_lm, greedy, greedy_path
+from menu.decode import beam, beam_lm, best_path_score, greedy, greedy_path
 from menu.evaluation import Evaluation
 from menu.lm import CharNgram
 from menu.models import build_model, ctc_min_length
@@ -77,6 +77,13 @@ class LitRecognizer(pl.LightningModule):
         if width > 0:
             return beam(scores, lengths, "".join(self.codec.chars), width)
         return [self.codec.decode(ids) for ids in greedy(scores, lengths)]
+
+    @torch.inference_mode()
+    def path_scores(self, images: torch.Tensor, widths: torch.Tensor) -> torch.Tensor:
+        """B: how sure the model is of each line's best path (:func:`best_path_score`)."""
+        scores = self.model(images, widths)
+        lengths = self.model.output_lengths(widths).clamp(max=scores.shape[2])
+        return best_path_score(scores, lengths).cpu()
 
     @torch.inference_mode()
     def read(self, images: torch.Tensor, widths: torch.Tensor) -> list[dict[str, Any]]:

@@ -60,3 +60,17 @@ def open_checkpoint(args: argparse.Namespace, prog: str) -> LitRecognizer:
         )
     except CheckpointError as e:
         sys.exit(f"{prog}: error: {e}")
+
+
+def add_upright_arg(p: argparse.ArgumentParser) -> None:
+    """``--upright RATIO``: how tall a line image must be to be read turned."""
+    from menu.data.upright import TALL
+
+    p.add_argument(
+        "--upright",
+        type=float,
+        default=TALL,
+        metavar="RATIO",
+        help="read an image at least RATIO times taller than wide turned a quarter, the way "
+        "the model is surer of (a vertical line; %(default)s; 0: never)",
+    )

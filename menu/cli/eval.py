@@ -10,6 +10,7 @@ import tempfile
 from menu.cli.checkpoint import (
     add_checkpoint_args,
     add_decode_args,
+    add_upright_arg,
     apply_decode_args,
     open_checkpoint,
 )
@@ -44,6 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--workers", type=int, default=0)
     add_decode_args(p)
+    add_upright_arg(p)
     p.add_argument("--lines", metavar="CSV", help="also write every line's ref/hyp/errors here")
     p.add_argument("--confusions", type=int, default=10, help="how many top confusions")
     args = p.parse_args(argv)
@@ -60,6 +62,7 @@ def main(argv: list[str] | None = None) -> int:
             workers=args.workers,
             confusions=args.confusions,
             lines=bool(args.lines),
+            upright=args.upright,
         )
     except (OSError, ValueError) as e:  # missing shards, nothing to score
         sys.exit(f"menu-eval: error: {e}")

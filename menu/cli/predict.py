@@ -13,6 +13,7 @@ from pathlib import Path
 from menu.cli.checkpoint import (
     add_checkpoint_args,
     add_decode_args,
+    add_upright_arg,
     apply_decode_args,
     open_checkpoint,
 )
@@ -30,6 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--format", choices=FORMATS, default="text", help="output (default text)")
     p.add_argument("--out", metavar="DIR", help="folder for hocr/alto/page files")
     add_decode_args(p)
+    add_upright_arg(p)
     args = p.parse_args(argv)
     if args.format in WRITERS and not args.out:
         p.error(f"--format {args.format} writes one file per image: give --out DIR")
@@ -40,7 +42,9 @@ def main(argv: list[str] | None = None) -> int:
     apply_decode_args(args, lit)
     detail = args.format != "text"
     failed = 0
-    for path, result, error in predict(lit, args.images, batch_size=args.batch_size, detail=detail):
+    for path, result, error in predict(
+        lit, args.images, batch_size=args.batch_size, detail=detail, upright=args.upright
+    ):
         if error is not None:
             failed += 1
             print(f"menu-predict: skipped {path}: {error}", file=sys.stderr)

@@ -25,8 +25,9 @@ from menu.data.shards import (
     expand_urls,
     read_shards,
 )
+from menu.data.upright import is_tall, turned
 
-__all__ = ["LineDataset", "collate", "sum_skipped"]
+__all__ = ["LineDataset", "collate", "sum_skipped", "uncollate"]
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +54,26 @@ def collate(samples: Sequence[dict[str, Any]], empty_height: int = 1) -> dict[st
         "keys": [s["key"] for s in samples],
         "urls": [s["url"] for s in samples],
         "meta": [s.get("meta") or {} for s in samples],
+        "alts": [s.get("alt") for s in samples],  # the other turn of a tall line, or None
     }
+
+
+def uncollate(batch: dict[str, Any]) -> list[dict[str, Any]]:
+    """The samples of a :func:`collate` batch (images cut back to their own size)."""
+    n = len(batch["keys"])
+    heights = batch.get("heights", torch.full((n,), batch["images"].shape[2])).tolist()
+    alts = batch.get("alts") or [None] * n
+    return [
+        {
+            "image": batch["images"][i, 0, : heights[i], :w].numpy(),
+            "text": batch["texts"][i],
+            "key": batch["keys"][i],
+            "url": batch["urls"][i],
+            "meta": batch["meta"][i],
+            "alt": alts[i],
+        }
+        for i, w in enumerate(batch["widths"].tolist())
+    ]
 
 
 def sum_skipped(batches_skipped: Sequence[dict[str, int]]) -> dict[str, int]:
@@ -68,7 +88,9 @@ class LineDataset(IterableDataset):
     """Iterable dataset of ready-made batches (see module docstring).
 
     ``epoch`` is set by :class:`LineLoader` before each pass (shard order and shuffle
-    buffer are seeded by ``seed``, ``epoch``, DDP rank and worker id).
+    buffer are seeded by ``seed``, ``epoch``, DDP rank and worker id). ``upright``: an
+    image at least this many times taller than wide is turned a quarter clockwise, and the
+    sample carries the counterclockwise turn as ``alt`` (``menu.data.upright``; 0: never).
     """
 
     def __init__(
@@ -89,6 +111,7 @@ class LineDataset(IterableDataset):
         nfc: bool = True,
         split_by_rank: bool = True,
         score_all: bool = False,
+        upright: float = 0.0,
     ) -> None:
         if batch_size < 1:
             raise ValueError("batch_size must be >= 1")
@@ -107,6 +130,7 @@ class LineDataset(IterableDataset):
         self.nfc = bool(nfc)
         self.split_by_rank = bool(split_by_rank)
         self.score_all = bool(score_all)
+        self.upright = float(upright)
         self.epoch = 0
 
     # ------------------------------------------------------------------ stages
@@ -163,6 +187,9 @@ class LineDataset(IterableDataset):
             except SkipSample as skip:
                 return self._fail(sample, text, skip.reason, skipped, failed)
         key = sample["__key__"]
+        alt = None
+        if is_tall(img.shape, self.upright):
+            img, alt = turned(img)
         h, w = img.shape
         height = getattr(self.norm, "height", None)
         est_w = w * height / max(h, 1) if height else w
@@ -170,26 +197,31 @@ class LineDataset(IterableDataset):
             return self._fail(sample, text, "too_wide", skipped, failed)
         try:
             image = self.norm(img)
+            alt = None if alt is None else self._fit(self.norm(alt))
         except Exception as exn:
             log.warning("normalization failed for %s: %s", key, exn)
             return self._fail(sample, text, "norm_error", skipped, failed)
         if image.shape[1] > self.max_width:
             return self._fail(sample, text, "too_wide", skipped, failed)
         if self.score_all:  # pad small lines with background (ink 0) instead of dropping them
-            pad_h = max(0, self.min_height - image.shape[0])
-            pad_w = max(0, self.min_width - image.shape[1])
-            if pad_h or pad_w:
-                image = np.pad(image, ((0, pad_h), (0, pad_w)))
+            image = self._fit(image)
         elif image.shape[1] < self.min_width:
             skipped["too_small"] += 1
             return None
-        return {
+        out = {
             "image": image,
             "text": self._nfc(text),
             "key": key,
             "url": sample.get("__url__", ""),
             "meta": decode_meta(sample),
         }
+        return out if alt is None else out | {"alt": alt}
+
+    def _fit(self, image: np.ndarray) -> np.ndarray:
+        """``image`` padded with background (ink 0) to the minimum height and width."""
+        pad_h = max(0, self.min_height - image.shape[0])
+        pad_w = max(0, self.min_width - image.shape[1])
+        return np.pad(image, ((0, pad_h), (0, pad_w))) if pad_h or pad_w else image
 
     def _nfc(self, text: str) -> str:
         return unicodedata.normalize("NFC", text) if self.nfc else text

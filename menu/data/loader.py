@@ -130,6 +130,7 @@ def make_loader(
     nfc: bool = True,
     score_all: bool = False,
     max_pixels: int | None = None,
+    upright: float = 0.0,
 ) -> LineLoader:
     """Build the streaming batch loader for line shards.
 
@@ -145,7 +146,8 @@ def make_loader(
     ``nfc``: NFC-normalize transcripts. A worker with only bad samples reports them in a
     B = 0 batch. ``score_all``: every
     labelled line comes out, in a batch or in its ``failed`` list (evaluation; see the
-    module docstring). Deterministic for a
+    module docstring). ``upright``: images at least this many times taller than wide are
+    turned (``menu.data.upright``; evaluation; 0: never). Deterministic for a
     fixed seed and worker count; the last partial batch is kept.
     """
     ds = LineDataset(
@@ -162,5 +164,6 @@ def make_loader(
         split_by_rank=split_by_rank,
         score_all=score_all,
         max_pixels=max_pixels,
+        upright=upright,
     )
     return LineLoader(ds, num_workers=int(workers))
