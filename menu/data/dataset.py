@@ -60,9 +60,7 @@ def collate(samples: Sequence[dict[str, Any]], empty_height: int = 1) -> dict[st
 
 def uncollate(batch: dict[str, Any]) -> list[dict[str, Any]]:
     """The samples of a :func:`collate` batch (images cut back to their own size)."""
-    n = len(batch["keys"])
-    heights = batch.get("heights", torch.full((n,), batch["images"].shape[2])).tolist()
-    alts = batch.get("alts") or [None] * n
+    heights, alts = batch["heights"].tolist(), batch["alts"]
     return [
         {
             "image": batch["images"][i, 0, : heights[i], :w].numpy(),
