@@ -19,6 +19,13 @@ validated (and can become ``best.ckpt``). The limits:
 * ``target_val_cer``: a validation CER at or below this ends the run at that validation
   (time to accuracy: ``scripts/bench.py --only tta``).
 
+A time budget can also drive the learning-rate schedule (``optim.schedule_clock=time``):
+:meth:`Budget.progress` is the fraction of the budget used, the furthest of the clocks and
+``max_steps``, so the cosine ends where the clock does on a fast or a slow (or busy)
+machine. The progress of every step is kept (``schedule_progress`` in the record), and a
+replay reads it back instead of the clock (``budget.schedule_progress``): the same rates at
+the same steps.
+
 At every validation the clocks are read into ``val_clock`` (step, training seconds,
 training CPU-seconds), so a run's record tells how long it took to reach each validation CER.
 
@@ -29,7 +36,7 @@ limit that fired; the counters survive a resume (they are saved in the checkpoin
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pytorch_lightning as pl
@@ -70,6 +77,7 @@ class Budget(pl.Callback):
         max_batches: int | None = None,
         target_val_cer: float | None = None,
         rung_steps: int | None = None,
+        schedule_progress: Sequence[float] | None = None,
     ) -> None:
         self.limits = {
             k: v
@@ -92,6 +100,32 @@ class Budget(pl.Callback):
         self.paused_at: list[int] = []  # steps where rung_steps paused the run
         self.stopped_by: str | None = None
         self._start: tuple[float, float] | None = None
+        # optim.schedule_clock=time: progress per optimizer step, given (replay) or recorded
+        self.replay = [float(p) for p in schedule_progress] if schedule_progress else None
+        self.schedule_progress: list[float] = []
+
+    def progress(self, step: int) -> float:
+        """The fraction of the budget used when the rate of optimizer step ``step`` is set:
+        the furthest of the time limits and ``max_steps``, read once per step and kept (a
+        resumed run keeps the values it recorded; a replay reads the original's)."""
+        if step < len(self.schedule_progress):
+            return self.schedule_progress[step]
+        if self.replay is not None:
+            value = self.replay[min(step, len(self.replay) - 1)]
+        else:
+            if not any(k in self.limits for k in TIME_LIMITS):
+                raise ValueError(
+                    "optim.schedule_clock=time needs a time budget: budget.max_seconds or "
+                    "budget.max_cpu_seconds"
+                )
+            wall, cpu = self.seconds, self.cpu_seconds
+            if self._start is not None:  # read during a batch (after its optimizer step)
+                wall += time.perf_counter() - self._start[0]
+                cpu += time.process_time() - self._start[1]
+            used = {"max_seconds": wall, "max_cpu_seconds": cpu, "max_steps": step}
+            value = min(1.0, max(used[k] / self.limits[k] for k in used if k in self.limits))
+        self.schedule_progress.extend([value] * (step + 1 - len(self.schedule_progress)))
+        return value
 
     # --- clocks: run during training batches, paused for validation --------------------
 
@@ -153,6 +187,7 @@ class Budget(pl.Callback):
             "cpu_seconds": self.cpu_seconds,
             "val_clock": self.val_clock,
             "paused_at": self.paused_at,
+            "schedule_progress": self.schedule_progress,
         }
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
@@ -161,6 +196,7 @@ class Budget(pl.Callback):
         self.cpu_seconds = float(state_dict.get("cpu_seconds", 0.0))
         self.val_clock = [list(v) for v in state_dict.get("val_clock", [])]
         self.paused_at = [int(s) for s in state_dict.get("paused_at", [])]
+        self.schedule_progress = [float(p) for p in state_dict.get("schedule_progress", [])]
 
 
 def stop_reason(trainer: pl.Trainer, budget: Budget) -> str:

@@ -24,6 +24,8 @@ NEUTRAL = {
     "decode.lm": None,
     "decode.lm_weight": 0.5,
     "decode.lm_bonus": 2.0,
+    "optim.schedule_clock": "steps",
+    "budget.schedule_progress": None,
 }
 
 

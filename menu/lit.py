@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import time
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 import pytorch_lightning as pl
@@ -49,6 +50,8 @@ class LitRecognizer(pl.LightningModule):
         self.results: dict[str, Any] = {}
         # what the run did: [step, val_cer] per validation, the steps it was resumed at
         self.history: dict[str, list] = {"val": [], "resumed_at": []}
+        # optim.schedule_clock=time: the budget's progress at a step (menu.budget.Budget)
+        self.schedule_clock: Callable[[int], float] | None = None
 
     # --- decoding ------------------------------------------------------------------------
 
@@ -291,14 +294,22 @@ class LitRecognizer(pl.LightningModule):
         params = [p for p in self.parameters() if p.requires_grad]
         optimizer = instantiate_option("optim", optim.optimizer, params=params)
         warmup = int(optim.get("warmup_steps", 0) or 0)
-        total = self.total_steps() if optim.get("schedule", "constant") == "cosine" else None
+        cosine = optim.get("schedule", "constant") == "cosine"
+        total = self.total_steps() if cosine else None
+        clock = self.schedule_clock if cosine and optim.get("schedule_clock") == "time" else None
+        if cosine and optim.get("schedule_clock") == "time" and clock is None:
+            raise ValueError("optim.schedule_clock=time: the model has no budget clock to read")
 
         def factor(step: int) -> float:
+            used = clock(step) if clock is not None else None  # read (and kept) every step
             if warmup and step < warmup:
                 return (step + 1) / warmup
-            if total is None:
+            if used is not None:
+                progress = used
+            elif total is None:
                 return 1.0
-            progress = min(1.0, (step - warmup) / max(1, total - warmup))
+            else:
+                progress = min(1.0, (step - warmup) / max(1, total - warmup))
             return 0.05 + 0.95 * 0.5 * (1.0 + math.cos(math.pi * progress))
 
         schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)

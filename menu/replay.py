@@ -66,6 +66,8 @@ def replay_config(record: dict[str, Any], allow_pipe: bool = False) -> DictConfi
         for key in TIME_LIMITS:
             cfg.budget[key] = None
         cfg.budget.max_batches = int(record["batches"])
+    if record.get("schedule_progress"):  # a schedule over time: the same rates at each step
+        cfg.budget.schedule_progress = list(record["schedule_progress"])
     _regenerate_missing_synth(cfg.data)
     return cfg
 

@@ -83,6 +83,7 @@ def budget_callback(budget: DictConfig) -> Budget:
         max_batches=budget.get("max_batches"),
         target_val_cer=budget.get("target_val_cer"),
         rung_steps=budget.get("rung_steps"),
+        schedule_progress=budget.get("schedule_progress"),
     )
 
 
@@ -187,6 +188,7 @@ def fit(
     world = trainer.world_size
     built = setup(cfg, choices, world)
     data, codec, n_train, dl, lit = built.data, built.codec, built.n_train, built.loaders, built.lit
+    lit.schedule_clock = budget.progress  # optim.schedule_clock=time reads it
     init_from, init, steps_per_epoch = cfg.get("init_from"), built.init, built.steps_per_epoch
     if resumed:
         dl["train"].resume(epoch, done)  # the interrupted epoch goes on where it stopped
@@ -235,6 +237,8 @@ def fit(
         "val_history": lit.history["val"],
         "val_clock": budget.val_clock,  # [step, training seconds, CPU-seconds] per validation
         "paused_at": budget.paused_at,  # rung pauses (menu.search): menu-reproduce repeats them
+        # optim.schedule_clock=time: the budget used at each step (menu-reproduce replays it)
+        "schedule_progress": budget.schedule_progress or None,
         "resumed_at": lit.history["resumed_at"],
         "skipped_steps": dict(lit.skipped_steps),  # non-finite loss or gradient: not applied
         "resumed": resumed,

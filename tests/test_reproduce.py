@@ -284,3 +284,35 @@ def test_a_signal_stops_a_run_gracefully(tiny, tmp_path, signum):
     resumed = run(compose(overrides), tmp_path / "run")
     assert resumed["status"] == "ok" and resumed["resumed_at"] == [stopped_at]
     assert resumed["steps"] == 150
+
+
+def test_a_schedule_over_the_clock_ends_with_it_and_replays_exactly(tiny, tmp_path):
+    """optim.schedule_clock=time: the cosine spans the time budget (it is at its end when
+    the clock stops the run), every step's progress is recorded, and the replay (stopped by
+    batches, the clock no longer read) sets the same rates at the same steps."""
+    overrides = [*tiny["overrides"], "optim.schedule=cosine", "optim.schedule_clock=time",
+                 "budget.max_epochs=100", "budget.max_seconds=3",
+                 "budget.val_every_steps=16"]  # fmt: skip
+    record = run(compose(overrides), tmp_path / "run")
+    progress = record["schedule_progress"]
+    assert record["stopped_by"] == "max_seconds"
+    assert len(progress) == record["steps"] + 1 and progress[-1] > 0.95
+    assert progress[0] == 0.0 and progress == sorted(progress)
+    assert 0.2 < progress[record["steps"] // 2] < 0.8  # the clock, not the step count
+    assert_replayed(tmp_path / "run", tmp_path / "replay")
+    assert read_result(tmp_path / "replay")["schedule_progress"] == progress
+
+
+def test_a_schedule_over_the_clock_needs_a_time_budget():
+    from menu.budget import Budget
+
+    with pytest.raises(ValueError, match="needs a time budget"):
+        Budget(max_steps=10).progress(0)
+    budget = Budget(max_seconds=10.0, max_steps=100)
+    budget.seconds = 2.0
+    assert budget.progress(0) == 0.2
+    budget.seconds = 1.0  # a step read once keeps its value (a resumed run, the init call)
+    assert budget.progress(0) == 0.2 and budget.progress(50) == 0.5  # max_steps is further
+    assert budget.schedule_progress == [0.2] + [0.5] * 50
+    replay = Budget(max_batches=3, schedule_progress=[0.0, 0.4, 1.0])
+    assert [replay.progress(s) for s in range(4)] == [0.0, 0.4, 1.0, 1.0]
