@@ -111,6 +111,7 @@ def test_submitit_launcher_runs_the_sweep(tiny, tmp_path):
     assert {r["status"] for r in records} == {"ok"}
 
 
+@pytest.mark.slow  # SIGKILL of a joblib job: 32 s; SIGTERM resume stays in CI
 def test_a_killed_job_does_not_stop_a_parallel_sweep(tiny, tmp_path):
     """One job of a 2-job joblib sweep is SIGKILLed (as the out-of-memory killer does):
     it is recorded as failed with the signal, the other finishes, the table is written."""
