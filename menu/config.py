@@ -122,6 +122,20 @@ def check(cfg: DictConfig) -> None:
         raise ConfigError(
             "budget.calibrate=true turns a time budget into steps: set budget.max_cpu_seconds"
         )
+    optim = cfg.get("optim") or {}
+    if optim.get("schedule_clock", "steps") not in ("steps", "time"):
+        raise ConfigError(
+            f"optim.schedule_clock must be steps or time, got {optim.schedule_clock!r}"
+        )
+    timed = (budget.get("max_cpu_seconds") or budget.get("max_seconds")) and not budget.get(
+        "calibrate"
+    )
+    clocked = optim.get("schedule_clock") == "time" and optim.get("schedule") == "cosine"
+    if clocked and not (timed or budget.get("schedule_progress")):  # a replay has the progress
+        raise ConfigError(
+            "optim.schedule_clock=time spans a time budget: set budget.max_seconds or "
+            "budget.max_cpu_seconds (and budget.calibrate=false)"
+        )
 
 
 def check_overrides(overrides: Sequence[str]) -> None:

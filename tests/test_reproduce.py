@@ -223,6 +223,8 @@ def test_config_yaml_holds_a_placeholder_for_every_owned_key():
         ("budget.max_cpu_seconds=-3", "budget.max_cpu_seconds must be positive"),
         ("budget.target_val_cer=2", "budget.target_val_cer must be a CER"),
         ("objective=accuracy", "objective must be one of val_cer"),
+        ("optim.schedule_clock=hours", "optim.schedule_clock must be steps or time"),
+        ("optim.schedule_clock=time", "optim.schedule_clock=time spans a time budget"),
     ],
 )
 def test_bad_values_stop_with_a_message(override, message):
