@@ -296,9 +296,10 @@ class LitRecognizer(pl.LightningModule):
         warmup = int(optim.get("warmup_steps", 0) or 0)
         cosine = optim.get("schedule", "constant") == "cosine"
         total = self.total_steps() if cosine else None
-        clock = self.schedule_clock if cosine and optim.get("schedule_clock") == "time" else None
-        if cosine and optim.get("schedule_clock") == "time" and clock is None:
+        timed = cosine and optim.get("schedule_clock") == "time"
+        if timed and self.schedule_clock is None:
             raise ValueError("optim.schedule_clock=time: the model has no budget clock to read")
+        clock = self.schedule_clock if timed else None
 
         def factor(step: int) -> float:
             used = clock(step) if clock is not None else None  # read (and kept) every step
