@@ -119,6 +119,31 @@ def test_differences_are_named_not_a_bare_false(tiny, tmp_path):
     assert diff["first_val_difference"]["step"] == 64
 
 
+def test_the_record_names_the_malloc_and_a_replay_does_not_compare_it(tiny):
+    """A preloaded tcmalloc makes CPU training faster, not different: the record names it,
+    and a replay on the system malloc does not list it among the differences."""
+    import ctypes.util
+
+    def malloc(env: dict[str, str]) -> str:
+        code = "from menu.record import allocator; print(allocator())"
+        done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        return done.stdout.strip()
+
+    env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}
+    assert malloc(env) == "system"
+    assert tiny["record"]["machine"]["malloc"] in ("system", "tcmalloc", "jemalloc", "mimalloc")
+    record = copy.deepcopy(tiny["record"])
+    other = "tcmalloc" if record["machine"]["malloc"] == "system" else "system"
+    record["machine"]["malloc"] = other
+    assert not any("malloc" in d for d in environment_differences(record, replay_config(record)))
+    name = ctypes.util.find_library("tcmalloc_minimal")
+    if name is None:
+        pytest.skip("no tcmalloc here to preload (apt-get install libtcmalloc-minimal4)")
+    env["LD_PRELOAD"] = name  # a bare soname: the loader searches its library path
+    assert malloc(env) == "tcmalloc"
+
+
 @pytest.mark.slow  # a SIGKILLed run resumed: 27 s; SIGTERM resume stays in CI
 def test_resume_after_a_kill_is_exact(tiny, tmp_path):
     """A run killed (SIGKILL) and resumed ends exactly where one that ran through ends."""

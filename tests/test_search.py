@@ -252,3 +252,28 @@ def test_rank_agreement_between_rungs_is_spearman_over_those_that_reached_both()
     assert row["spearman"] == pytest.approx(-0.5) and row["top_kept"] == "0/1"
     one = {"rungs": [10, 20, 40], "values": [{"0": 0.5}, {"0": 0.4}]}
     assert rank_agreement({**state, "brackets": [one]}).empty
+
+
+def test_a_promoted_run_whose_checkpoint_is_gone_trains_again_to_the_same_run(tiny, tmp_path):
+    """A search's records restored on a machine without its checkpoints
+    (experiments/search/records.sh): the paused run trains from step 0 to its next rung and
+    ends exactly where the one that went on from its checkpoint ends."""
+    import shutil
+
+    from menu.config import compose
+    from menu.training import run
+
+    base = [*tiny["overrides"], "data.synth.n_train=64", "budget.max_steps=12",
+            "budget.val_every_steps=4"]  # fmt: skip
+    rung = [*base, "budget.rung_steps=4"]
+    for name in ("kept", "lost"):
+        paused = run(compose(rung), tmp_path / name, overrides=rung)
+        assert paused["stopped_by"] == "rung_steps" and paused["steps"] == 4
+    shutil.rmtree(tmp_path / "lost" / "checkpoints")
+    nxt = [*base, "budget.rung_steps=8"]
+    kept = run(compose(nxt), tmp_path / "kept", overrides=nxt)
+    lost = run(compose(nxt), tmp_path / "lost", overrides=nxt)
+    assert kept["resumed_at"] == [4] and lost["resumed_at"] == []
+    for key in ("steps", "val_cer", "val_history", "batches", "epochs"):
+        assert kept[key] == lost[key], key
+    assert value_at(lost, 4) == value_at(paused, 4)  # the first rung's value is kept
