@@ -21,6 +21,7 @@ save)
     echo "$archive: $(tar tzf "../../$archive" | grep -c result.json) run records"
     ;;
 restore)
+    [ -f "$archive" ] || { echo "no $archive yet: nothing to restore"; exit 0; }
     mkdir -p multirun/search
     tar xzf "$archive" -C multirun/search --skip-old-files
     echo "multirun/search: $(find multirun/search -name result.json | wc -l) run records"
