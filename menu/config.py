@@ -118,7 +118,8 @@ def check(cfg: DictConfig) -> None:
     objective = cfg.get("objective", "val_cer")
     if objective not in OBJECTIVES:
         raise ConfigError(f"objective must be one of {', '.join(OBJECTIVES)}, got {objective!r}")
-    if budget.get("calibrate") and not (budget.get("max_cpu_seconds") or budget.get("max_seconds")):
+    timed = bool(budget.get("max_cpu_seconds") or budget.get("max_seconds"))
+    if budget.get("calibrate") and not timed:
         raise ConfigError(
             "budget.calibrate=true turns a time budget into steps: set budget.max_cpu_seconds"
         )
@@ -127,11 +128,10 @@ def check(cfg: DictConfig) -> None:
         raise ConfigError(
             f"optim.schedule_clock must be steps or time, got {optim.schedule_clock!r}"
         )
-    timed = (budget.get("max_cpu_seconds") or budget.get("max_seconds")) and not budget.get(
-        "calibrate"
-    )
     clocked = optim.get("schedule_clock") == "time" and optim.get("schedule") == "cosine"
-    if clocked and not (timed or budget.get("schedule_progress")):  # a replay has the progress
+    on_the_clock = timed and not budget.get("calibrate")  # calibrate turns the time into steps
+    replayed = budget.get("schedule_progress")  # a replay has the recorded progress
+    if clocked and not (on_the_clock or replayed):
         raise ConfigError(
             "optim.schedule_clock=time spans a time budget: set budget.max_seconds or "
             "budget.max_cpu_seconds (and budget.calibrate=false)"
