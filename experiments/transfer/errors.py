@@ -1,6 +1,7 @@
 """Kinds of errors in per-line results (``menu-eval --lines`` or a run's ``test_lines.csv``):
 case swaps (``s`` read as ``S``), doubled letters read once (``ll`` as ``l``), and the
-most frequent edit operations, so that the README's claims about them can be rerun.
+most frequent edit operations, and how often a line's first character is wrong against any
+other character, so that the README's claims about them can be rerun.
 
     python experiments/transfer/errors.py RUN/test_lines.csv [more.csv ...]
 """
@@ -43,17 +44,33 @@ def kinds(ref: str, hyp: str) -> Counter:
     return out
 
 
+def at_start(ref: str, hyp: str) -> tuple[int, int]:
+    """(edits at the line's first character, edits elsewhere): an insertion before it, its
+    deletion or its replacement count as the first."""
+    first = sum(op.src_pos == 0 for op in Levenshtein.editops(ref, hyp))
+    return first, Levenshtein.distance(ref, hyp) - first
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("lines", nargs="+", type=Path)
     for path in ap.parse_args().lines:
         frame = pd.read_csv(path, keep_default_na=False)
         total: Counter = Counter()
+        first = rest = lines = chars = 0
         for ref, hyp in zip(frame["ref"], frame["hyp"], strict=True):
             total += kinds(ref, hyp)
+            if ref:
+                a, b = at_start(ref, hyp)
+                first, rest, lines, chars = first + a, rest + b, lines + 1, chars + len(ref)
         errors = total.pop("errors", 0)
         shown = ", ".join(f"{k} {v}" for k, v in total.most_common())
         print(f"{path}: {len(frame)} lines, {errors} errors: {shown}")
+        if lines:
+            print(
+                f"  first characters: {first} errors in {lines} ({first / lines:.2%}); "
+                f"the others: {rest} in {chars - lines} ({rest / max(chars - lines, 1):.2%})"
+            )
 
 
 if __name__ == "__main__":
