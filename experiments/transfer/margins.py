@@ -22,12 +22,13 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from benchmarks.tesseract import (
+    _fill,
     _run_tesseract_list,
     clean_tesseract,
-    menu_on_pngs,
     score,
     write_test_pngs,
 )
+from menu.infer import load_checkpoint, predict, set_decode
 
 #: (left, right) columns of background added to every image; (0, 0) is the set as given.
 CROPPINGS = ((0, 0), (4, 0), (0, 4), (8, 0), (0, 8), (8, 8), (16, 16), (32, 32))
@@ -61,18 +62,21 @@ def main(argv: list[str] | None = None) -> dict:
     decode = {"lm": args.lm, "lm_weight": args.lm_weight, "lm_bonus": args.lm_bonus}
     if not args.lm:
         decode = {}
+    lit = load_checkpoint(args.checkpoint)
+    set_decode(lit, decode)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         items = write_test_pngs(args.test, Path(tmp) / "lines")
-        present = [(p, r) for _, p, r, _ in items if p is not None]
-        paths, refs = [p for p, _ in present], [r for _, r in present]
-        if len(present) < len(items):
-            print(f"{len(items) - len(present)} unreadable lines left out of both", file=sys.stderr)
+        all_paths, refs = [p for _, p, _, _ in items], [r for _, _, r, _ in items]
+        paths = [p for p in all_paths if p is not None]
+        if len(paths) < len(items):  # scored as an empty hypothesis for both, as in bench.py
+            print(f"{len(items) - len(paths)} unreadable lines read as nothing", file=sys.stderr)
         for left, right in CROPPINGS:
             pngs = padded(paths, left, right, Path(tmp) / f"{left}_{right}")
-            ours, _ = menu_on_pngs(args.checkpoint, pngs, decode=decode)
+            ours = _fill(all_paths, [text or "" for _, text, _ in predict(lit, pngs)])
             theirs = _run_tesseract_list(tesseract, pngs, Path(tmp) / "list.txt", ["--psm", "7"])
-            m, t = score(refs, ours), score(refs, [clean_tesseract(x) for x in theirs])
+            theirs = _fill(all_paths, [clean_tesseract(x) for x in theirs])
+            m, t = score(refs, ours), score(refs, theirs)
             rows.append({"left": left, "right": right, "menu_errors": m["char_errors"],
                          "tesseract_errors": t["char_errors"]})  # fmt: skip
             print(f"+{left:>2} left +{right:>2} right: menu {m['char_errors']:>4}, "
@@ -84,7 +88,7 @@ def main(argv: list[str] | None = None) -> dict:
         "test": args.test,
         "decode": decode,
         "lines": len(refs),
-        "ref_chars": score(refs, refs)["ref_chars"],
+        "ref_chars": m["ref_chars"],
         "croppings": rows,
         "menu_median": float(np.median(ours)),
         "tesseract_median": float(np.median(theirs)),
