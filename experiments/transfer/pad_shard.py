@@ -14,9 +14,28 @@ from __future__ import annotations
 import argparse
 import io
 import tarfile
+from collections.abc import Callable
 
 import numpy as np
 from PIL import Image
+
+
+def map_shard(src: str, dst: str, change: Callable[[np.ndarray], np.ndarray]) -> int:
+    """Write ``dst``: ``src`` with ``change`` applied to every PNG (as a grey uint8 array);
+    other members (transcripts, font records) copied unchanged. Returns how many changed."""
+    changed = 0
+    with tarfile.open(src) as tin, tarfile.open(dst, "w") as tout:
+        for member in tin.getmembers():
+            data = tin.extractfile(member).read()
+            if member.name.endswith(".png"):
+                im = change(np.asarray(Image.open(io.BytesIO(data)).convert("L")))
+                buf = io.BytesIO()
+                Image.fromarray(im).save(buf, format="PNG")
+                data, changed = buf.getvalue(), changed + 1
+            info = tarfile.TarInfo(member.name)
+            info.size = len(data)
+            tout.addfile(info, io.BytesIO(data))
+    return changed
 
 
 def pad_shard(src: str, dst: str, pad: int, sides: str) -> int:
@@ -24,21 +43,12 @@ def pad_shard(src: str, dst: str, pad: int, sides: str) -> int:
     (``l``, ``r``, ``t``: top and bottom) of every PNG; returns how many were padded."""
     left, right = (pad if "l" in sides else 0), (pad if "r" in sides else 0)
     vertical = pad if "t" in sides else 0
-    padded = 0
-    with tarfile.open(src) as tin, tarfile.open(dst, "w") as tout:
-        for member in tin.getmembers():
-            data = tin.extractfile(member).read()
-            if member.name.endswith(".png"):
-                im = np.asarray(Image.open(io.BytesIO(data)).convert("L"))
-                background = int(np.percentile(im, 90))
-                im = np.pad(im, ((vertical, vertical), (left, right)), constant_values=background)
-                buf = io.BytesIO()
-                Image.fromarray(im).save(buf, format="PNG")
-                data, padded = buf.getvalue(), padded + 1
-            info = tarfile.TarInfo(member.name)
-            info.size = len(data)
-            tout.addfile(info, io.BytesIO(data))
-    return padded
+
+    def padded(im: np.ndarray) -> np.ndarray:
+        background = int(np.percentile(im, 90))
+        return np.pad(im, ((vertical, vertical), (left, right)), constant_values=background)
+
+    return map_shard(src, dst, padded)
 
 
 def main() -> None:

@@ -12,18 +12,16 @@ positions beside how many the same characters would give inside lines
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import sys
-import tarfile
 import tempfile
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from experiments.transfer.errors import ends_against_inside
+from experiments.transfer.pad_shard import map_shard
 from menu.data.image import to_ink
 from menu.infer import evaluate, load_checkpoint
 
@@ -41,20 +39,8 @@ def crop_to_ink(image: np.ndarray, margin: int) -> np.ndarray:
 
 
 def crop_shard(src: str, dst: str, margin: int) -> int:
-    """Write ``dst``: ``src`` with every PNG cropped by ``crop_to_ink``; other members
-    (transcripts, font records) copied unchanged. Returns how many images were cropped."""
-    cropped = 0
-    with tarfile.open(src) as tin, tarfile.open(dst, "w") as tout:
-        for member in tin.getmembers():
-            data = tin.extractfile(member).read()
-            if member.name.endswith(".png"):
-                image = np.asarray(Image.open(io.BytesIO(data)).convert("L"))
-                buf = io.BytesIO()
-                Image.fromarray(crop_to_ink(image, margin)).save(buf, format="PNG")
-                data, member.size = buf.getvalue(), len(buf.getvalue())
-                cropped += 1
-            tout.addfile(member, io.BytesIO(data))
-    return cropped
+    """Write ``dst``: ``src`` with every PNG cropped by ``crop_to_ink``; returns how many."""
+    return map_shard(src, dst, lambda image: crop_to_ink(image, margin))
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
