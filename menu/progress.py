@@ -30,7 +30,7 @@ def report(sweep_dir: str | Path, run: str, overrides: list[str], record: dict[s
     """Append one finished run (``record``: a result.json, or just ``status``/``error``)
     to the sweep's progress file: one short ``write`` with ``O_APPEND``, so that lines of
     parallel jobs never interleave."""
-    keys = ("status", "test_cer", "steps", "stopped_by", "wall_seconds", "error")
+    keys = ("status", "test_cer", "val_cer", "steps", "stopped_by", "wall_seconds", "error")
     entry = {"run": run, "overrides": overrides, **{k: record.get(k) for k in keys}}
     line = json.dumps(entry) + "\n"
     Path(sweep_dir).mkdir(parents=True, exist_ok=True)
@@ -55,9 +55,13 @@ def describe(entry: dict[str, Any], swept: frozenset[str] = frozenset()) -> str:
     if status != "ok":
         error = " ".join(str(entry.get("error") or "").split())
         return f"{status:<7} {run}: {error[:160]}"
-    test = entry.get("test_cer")
+    test, val = entry.get("test_cer"), entry.get("val_cer")
+    if test is None and val is not None:  # a search's rung: validated, not tested
+        cer = f"val CER {val:.4f}"
+    else:
+        cer = f"test CER {'-' if test is None else f'{test:.4f}'}"
     return (
-        f"{status:<7} {run}: test CER {'-' if test is None else f'{test:.4f}'}, "
+        f"{status:<7} {run}: {cer}, "
         f"{entry.get('steps')} steps "
         f"({entry.get('stopped_by')}), {entry.get('wall_seconds') or 0:.0f} s"
     )

@@ -31,6 +31,9 @@ def test_a_run_line_names_the_swept_values_and_says_why_a_run_failed():
     line = describe(ok, frozenset({"conv"}))
     assert line == "ok      conv=vgg: test CER 0.2500, 30 steps (max_steps), 12 s"
     assert describe(ok).startswith("ok      dir:")  # nothing known to be swept
+    rung = ok | {"test_cer": None, "val_cer": 0.5}  # a search's rung is validated only
+    assert describe(rung, frozenset({"conv"})).startswith("ok      conv=vgg: val CER 0.5000, 30")
+    assert "test CER -" in describe(ok | {"test_cer": None})
     failed = {"run": "d", "status": "failed", "error": "the run's process\\nkilled by SIGKILL"}
     assert "failed  d: the run's process" in describe(failed)
 
