@@ -254,6 +254,31 @@ def test_rank_agreement_between_rungs_is_spearman_over_those_that_reached_both()
     assert rank_agreement({**state, "brackets": [one]}).empty
 
 
+def test_a_rung_in_progress_shows_the_runs_that_reached_it(tmp_path):
+    from menu.tables.search import compute_line, search_table
+
+    run_dirs = {}
+    for i, (steps, history) in enumerate([(20, [[10, 0.5], [20, 0.3]]), (10, [[10, 0.4]]),
+                                          (10, [[10, 0.9]])]):  # fmt: skip
+        run = tmp_path / f"run{i}"
+        run.mkdir()
+        record = {"status": "ok", "steps": steps, "val_history": history}
+        (run / "result.json").write_text(json.dumps(record))
+        run_dirs[str(i)] = str(run)
+    state = {"eta": 2, "rungs": [10, 20], "budgets": [10, 20], "unit": "steps",
+             "configurations": ["conv=a", "conv=b", "conv=c"], "run_dirs": run_dirs,
+             "brackets": [{"rungs": [10, 20], "members": [0, 1, 2],
+                           "values": [{"0": 0.5, "1": 0.4, "2": 0.9}],
+                           "promoted": [[1, 0]]}]}  # fmt: skip
+    table = search_table(state)
+    assert table["configuration"].tolist() == ["conv=a", "conv=b", "conv=c"]
+    assert table["steps"].tolist() == [20, 10, 10]
+    assert table["val_cer@20"].tolist()[0] == pytest.approx(0.3)
+    assert table["val_cer@20"].isna().tolist() == [False, True, True]
+    line = compute_line(state, table)
+    assert "40 training steps" in line and "rung 20 in progress: 1 of 2 trained" in line
+
+
 def test_a_promoted_run_whose_checkpoint_is_gone_trains_again_to_the_same_run(tiny, tmp_path):
     """A search's records restored on a machine without its checkpoints
     (experiments/search/records.sh): the paused run trains from step 0 to its next rung and

@@ -12,7 +12,7 @@ from typing import Any
 import pandas as pd
 
 from menu.record import read_result
-from menu.search import promote
+from menu.search import promote, value_at
 
 
 def read_search(sweep_dir: str | Path) -> dict[str, Any] | None:
@@ -25,13 +25,28 @@ def read_search(sweep_dir: str | Path) -> dict[str, Any] | None:
 
 def values_by_rung(state: dict[str, Any]) -> dict[str, dict[int, float | None]]:
     """Each configuration's validation CER at every rung it trained to (its steps), over
-    all brackets."""
+    all brackets; a rung still in progress (promoted to, not finished) from the records of
+    the runs that have reached it so far."""
     out: dict[str, dict[int, float | None]] = {}
     for bracket in state["brackets"]:
         for rung, values in zip(bracket["rungs"], bracket["values"], strict=False):
             for i, v in values.items():
                 out.setdefault(i, {})[rung] = v
+        for i, rung in in_progress(state, bracket).items():
+            record = _record(state, int(i))
+            if (record.get("steps") or 0) >= rung:
+                out.setdefault(i, {})[rung] = value_at(record, rung)
     return out
+
+
+def in_progress(state: dict[str, Any], bracket: dict[str, Any]) -> dict[str, int]:
+    """The configurations promoted to a bracket's rung that is not finished yet, with its
+    steps (empty when the bracket is done or has not finished its first rung)."""
+    k = len(bracket["values"])
+    promoted = bracket.get("promoted") or []
+    if k == 0 or k >= len(bracket["rungs"]) or len(promoted) < k:
+        return {}
+    return {str(i): bracket["rungs"][k] for i in promoted[k - 1]}
 
 
 def _record(state: dict[str, Any], i: int) -> dict[str, Any]:
@@ -82,11 +97,19 @@ def compute_line(state: dict[str, Any], table: pd.DataFrame) -> str:
     full = len(table) * state["rungs"][-1]
     kind = f"{len(state['brackets'])} Hyperband brackets, " if state.get("hyperband") else ""
     unit = f" ({state['budgets']} CPU-s calibrated)" if state.get("unit") == "cpu_seconds" else ""
+    by_rung = values_by_rung(state)
+    going = []
+    for bracket in state["brackets"]:
+        promoted = in_progress(state, bracket)
+        if promoted:
+            rung = next(iter(promoted.values()))
+            done = sum(rung in by_rung.get(i, {}) for i in promoted)
+            going.append(f"; rung {rung:,} in progress: {done} of {len(promoted)} trained")
     return (
         f"{len(table)} configurations, {kind}rungs {state['rungs']}{unit} "
         f"(eta {state['eta']}): "
         f"{spent:,} training steps, {spent / max(full, 1):.0%} of the {full:,} of a full "
-        f"factorial sweep at {state['rungs'][-1]:,} steps"
+        f"factorial sweep at {state['rungs'][-1]:,} steps{''.join(going)}"
     )
 
 
