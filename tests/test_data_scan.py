@@ -13,7 +13,7 @@ from menu.data.synth import Degrade, render_line
 
 SCAN_KNOBS = {
     "stretch": 0.3, "weight": 1.5, "rescan": 1.0, "background": 0.5, "speckle": 0.01,
-    "threshold": 0.2, "jpeg": 1.0,
+    "threshold": 0.2, "jpeg": 1.0, "fade": 1.0,
 }  # fmt: skip
 
 
@@ -63,3 +63,12 @@ def test_jpeg_and_speckle_keep_the_shape_and_range():
     sp = scan.speckle(np.random.default_rng(0), img, 0.05)
     changed = (sp != img).mean()
     assert 0.01 < changed < 0.06 and set(np.unique(sp[sp != img])) <= {0.0, 255.0}
+
+
+def test_fade_weakens_one_end_only():
+    ink = np.full((10, 100), 200.0, np.float32)
+    left = scan.fade(ink, 0.5, 40.0, left=True)
+    assert left[:, 0].max() == 100.0 and np.array_equal(left[:, 40:], ink[:, 40:])
+    assert np.all(np.diff(left[0]) >= 0)
+    right = scan.fade(ink, 0.5, 40.0, left=False)
+    assert np.array_equal(right, left[:, ::-1])

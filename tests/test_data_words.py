@@ -79,13 +79,14 @@ def test_the_frequency_table_gives_wordfreqs_own_values() -> None:
 
 def test_the_transfer_recipe_trains_on_pages_with_the_vocabulary():
     """experiment=transfer reads data=pages (printed's light degradations plus the
-    word-frequency prose: run 7 of experiments/transfer); data=transfer keeps every
-    degradation on for the ablation."""
+    word-frequency prose: run 7 of experiments/transfer, and print fading at one end: run
+    13); data=transfer keeps every degradation on for the ablation."""
     recipe, pages, printed = (compose([o]).data for o in ("experiment=transfer", "data=pages",
                                                            "data=printed"))  # fmt: skip
     heavy = compose(["data=transfer"]).data
     assert recipe == pages
-    assert pages.synth.degrade == printed.synth.degrade
+    assert {**pages.synth.degrade, "fade": 0.0} == printed.synth.degrade
+    assert pages.synth.degrade.fade > 0 and printed.synth.degrade.fade == 0
     assert (pages.synth.words, pages.synth.mix, pages.synth.max_chars) == (0.4, 0.2, 80)
     assert heavy.synth.degrade.binarize > pages.synth.degrade.binarize
     assert heavy.synth.degrade.rotate > pages.synth.degrade.rotate

@@ -51,6 +51,16 @@ def stains(rng: np.random.Generator, shape: tuple[int, int], amount: float) -> n
     return np.float32(255.0 * amount) * np.clip(np.asarray(field, np.float32), 0.0, 1.0)
 
 
+def fade(ink: np.ndarray, level: float, length: float, left: bool) -> np.ndarray:
+    """Print fading toward one end of the line (light inking, a binding's shadow): the ink
+    scaled by ``level`` at that end, rising linearly to full strength over ``length`` pixels.
+    Thin and blurred strokes there then fall under a binarization threshold and break."""
+    w = ink.shape[1]
+    ramp = np.clip(np.arange(w, dtype=np.float32) / np.float32(max(length, 1.0)), 0.0, 1.0)
+    ramp = np.float32(level) + np.float32(1.0 - level) * ramp
+    return ink * (ramp if left else ramp[::-1])
+
+
 def speckle(rng: np.random.Generator, img: np.ndarray, density: float) -> np.ndarray:
     """Dust and dropouts: a fraction ``density`` of pixels set to black or white."""
     hit = rng.random(img.shape, dtype=np.float32) < density

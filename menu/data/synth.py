@@ -72,6 +72,7 @@ class Degrade:
     speckle: float = 0.0  # up to this fraction of pixels black or white (dust, dropouts)
     threshold: float = 0.0  # binarization threshold at U[0.5-t, 0.5+t] of the contrast
     jpeg: float = 0.0  # probability of JPEG compression at quality U[20, 90]
+    fade: float = 0.0  # probability of print fading toward one end (to U[0.55, 0.85] of the ink)
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any] | None) -> Degrade:
@@ -226,6 +227,9 @@ def render_line(
     ink = np.asarray(im, dtype=np.float32)
     contrast = rng.uniform(cfg.contrast, 1.0)
     paper = rng.uniform(contrast, 1.0)
+    if cfg.fade > 0 and rng.random() < cfg.fade:  # over 1-4 line heights from either end
+        level, length = rng.uniform(0.4, 0.7), rng.uniform(1.0, 4.0) * ink.shape[0]
+        ink = scan.fade(ink, level, length, left=bool(rng.random() < 0.5))
     if cfg.background > 0:  # stains: up to a fraction of the ink's contrast
         ink = ink + scan.stains(rng, ink.shape, rng.uniform(0, cfg.background))
     img = np.float32(paper * 255.0) - np.float32(contrast) * ink
