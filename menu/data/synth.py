@@ -72,7 +72,7 @@ class Degrade:
     speckle: float = 0.0  # up to this fraction of pixels black or white (dust, dropouts)
     threshold: float = 0.0  # binarization threshold at U[0.5-t, 0.5+t] of the contrast
     jpeg: float = 0.0  # probability of JPEG compression at quality U[20, 90]
-    fade: float = 0.0  # probability of print fading toward one end (to U[0.55, 0.85] of the ink)
+    fade: float = 0.0  # probability of print fading toward one end (to U[0.4, 0.7] of the ink)
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any] | None) -> Degrade:
