@@ -21,6 +21,7 @@ NEUTRAL = {
     "data.synth.mix_caps": None,
     "data.synth.caps_lines": 0.0,
     "data.synth.slashes": 0.0,
+    "data.synth.degrade.fade": 0.0,
     "decode.lm": None,
     "decode.lm_weight": 0.5,
     "decode.lm_bonus": 2.0,

@@ -72,3 +72,19 @@ def test_fade_weakens_one_end_only():
     assert np.all(np.diff(left[0]) >= 0)
     right = scan.fade(ink, 0.5, 40.0, left=False)
     assert np.array_equal(right, left[:, ::-1])
+
+
+def test_fade_at_zero_keeps_the_data_folder_and_run_identity_of_before():
+    """degrade.fade came after runs and caches were recorded (a search resumed across it
+    must find its lines and runs): at 0 it is left out of both, at 0.3 it is not."""
+    from menu.config import compose
+    from menu.data.prepare import synth_cache_dir
+    from menu.record import identity
+
+    cfg = compose([])
+    synth = cfg.data.synth
+    before = {**synth, "degrade": {k: v for k, v in synth.degrade.items() if k != "fade"}}
+    assert synth.degrade.fade == 0.0 and synth_cache_dir(synth) == synth_cache_dir(before)
+    faded = {**synth, "degrade": {**synth.degrade, "fade": 0.3}}
+    assert synth_cache_dir(faded) != synth_cache_dir(before)
+    assert not any(k.endswith("degrade.fade") for k in identity(cfg))

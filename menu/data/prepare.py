@@ -72,9 +72,18 @@ def synth_cache_dir(synth: Mapping[str, Any], base: str | None = None) -> str:
     base = base or _base_dir()
     key = {k: v for k, v in synth.items() if k not in ("dir", "workers", "progress")}
     for name, value in NEUTRAL.items():  # added later: at that value, the lines drawn before
-        k = name.removeprefix("data.synth.")
-        if k != name and k in key and key[k] == value:
-            del key[k]
+        if not name.startswith("data.synth."):
+            continue
+        *parents, leaf = name.removeprefix("data.synth.").split(".")
+        block = key
+        for p in parents:  # nested keys (degrade.fade): a copy of each block on the way
+            if not isinstance(block.get(p), dict):
+                break
+            block[p] = dict(block[p])
+            block = block[p]
+        else:
+            if leaf in block and block[leaf] == value:
+                del block[leaf]
     key["corpus"] = _file_digest(key.get("corpus"))
     key["test_corpus"] = _file_digest(key.get("test_corpus"))
     for k in ("fonts", "test_fonts"):
