@@ -22,8 +22,11 @@ first 300 steps are the same whether it stops there or goes on), never from scra
 configuration drawn again by a later bracket is the same run. Promotion reads each run's
 record: its best validation CER up to the rung's step (never the test set: a paused run is
 not even tested, its record gets a test CER when it finishes its last rung). A run that
-failed or diverged has no value and drops out, its error in its record. The sweep writes
-``search.json`` (rungs, each configuration's value per rung, promotions) after every rung.
+failed or diverged has no value and drops out, its error in its record; a job that failed
+without training (refused: its folder holds another configuration's run) has no value either,
+whatever its folder's record says, and its error is logged. The sweep writes ``search.json``
+(rungs, each configuration's value per rung, promotions) after every rung; a rung where every
+job failed stops the sweep with the first error and leaves ``search.json`` as it was.
 With ``seeds: 3`` the configurations that finish the last rung train again with seeds 1 and
 2 (``menu-table`` then has seed spreads and CIs for the finalists). Killed and started
 again, the same command retrains nothing it finished: draws are seeded, a finished run of a
@@ -91,9 +94,16 @@ def promote(values: Mapping[int, float | None], eta: int) -> list[int]:
     return [i for _, i in ranked[: max(1, len(values) // eta)]] if ranked else []
 
 
+#: How a run ends short of a rung without having finished: it has no value at that rung.
+UNFINISHED = ("rung_steps", "interrupted")
+
+
 def value_at(record: Mapping[str, Any] | None, steps: int) -> float | None:
-    """A run record's best validation CER at or before ``steps`` (None: failed or none)."""
+    """A run record's best validation CER at or before ``steps`` (None: failed, none, or a
+    record that was paused or interrupted before ``steps``: an earlier rung's record)."""
     if not record or record.get("status") != "ok":
+        return None
+    if record.get("stopped_by") in UNFINISHED and (record.get("steps") or 0) < steps:
         return None
     cers = [cer for step, cer in record.get("val_history") or [] if step <= steps]
     return min(cers) if cers else None
@@ -254,6 +264,14 @@ class HalvingSweeper(Sweeper):
             results = self.launcher.launch(batch, initial_job_idx=self._job)
             self._job += len(batch)
             returns.append(results)
+            failed = [r for r in results if r.status != JobStatus.COMPLETED]
+            if results and len(failed) == len(results):  # nothing ran: keep the last state
+                raise RuntimeError(
+                    f"every job of rung {k} ({rung} steps) failed, search.json left as it "
+                    f"was; the first: {failed[0]._return_value!r}"
+                )
+            for r in failed:
+                log.error("%s failed: %r", " ".join(r.overrides or []), r._return_value)
             values = {i: self.value(r, rung) for i, r in zip(alive, results, strict=True)}
             for i, r in zip(alive, results, strict=True):
                 if (run_dir := _run_dir(r)) is not None:
@@ -271,11 +289,12 @@ class HalvingSweeper(Sweeper):
     def value(self, job: JobReturn, steps: int) -> float | None:
         """What a job of a rung is ranked by: the best validation CER of its run up to the
         rung (from its record); a job without a record (a fake launcher in tests) is ranked
-        by its return value."""
+        by its return value. A job that failed (or was refused) has none, whatever record its
+        folder holds from an earlier rung."""
+        if job.status != JobStatus.COMPLETED:
+            return None
         run_dir = _run_dir(job)
         record = read_result(run_dir) if run_dir is not None else None
         if record is not None:
             return value_at(record, steps)
-        if job.status != JobStatus.COMPLETED:
-            return None
         return None if job.return_value is None else float(job.return_value)

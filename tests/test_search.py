@@ -69,6 +69,9 @@ def test_a_rungs_value_is_the_best_validation_up_to_it():
     assert value_at(record, 12) == 0.5 and value_at(record, 24) == 0.1
     assert value_at(record, 2) is None
     assert value_at({**record, "status": "failed"}, 24) is None
+    paused = {**record, "steps": 24, "stopped_by": "rung_steps"}
+    assert value_at(paused, 24) == 0.1 and value_at(paused, 72) is None  # an earlier rung's
+    assert value_at({**paused, "stopped_by": "early_stopping"}, 72) == 0.1  # finished early
 
 
 class FakeLauncher:
@@ -115,6 +118,64 @@ def fake_sweeper(tmp_path, cers, **kwargs) -> HalvingSweeper:
     sweeper.config = OmegaConf.create({"hydra": {"sweep": {"dir": str(tmp_path)}}})
     sweeper.validate_batch_is_legal = lambda batch: None
     return sweeper
+
+
+class RecordLauncher:
+    """Trains each configuration (its first override) to the rung as a record in its own
+    folder, validation CER ``cers[...] * 10 / steps``; the configurations in ``refuse`` fail
+    from rung ``refuse_at`` on without touching their folder (as a refused run does)."""
+
+    def __init__(self, root, cers, refuse=(), refuse_at=10**9) -> None:
+        self.root, self.cers, self.refuse, self.refuse_at = root, cers, set(refuse), refuse_at
+        self.jobs = []
+
+    def launch(self, batch, initial_job_idx):
+        out = []
+        for overrides in batch:
+            self.jobs.append(list(overrides))
+            run_dir = self.root / overrides[0]
+            rung = int(overrides[-1].split("=")[1])
+            ret = JobReturn(overrides=list(overrides), status=JobStatus.COMPLETED,
+                            hydra_cfg=OmegaConf.create(
+                                {"hydra": {"runtime": {"output_dir": str(run_dir)}}}))  # fmt: skip
+            if overrides[0] in self.refuse and rung >= self.refuse_at:
+                ret.status, ret.return_value = JobStatus.FAILED, RuntimeError("refused")
+            else:
+                run_dir.mkdir(parents=True, exist_ok=True)
+                cer = self.cers[overrides[0]] * 10 / rung
+                record = {"status": "ok", "steps": rung, "stopped_by": "rung_steps",
+                          "val_history": [[rung, cer]]}  # fmt: skip
+                (run_dir / "result.json").write_text(json.dumps(record))
+                ret.return_value = cer
+            out.append(ret)
+        return out
+
+
+def test_failed_jobs_are_not_ranked_by_their_folders_earlier_record(tmp_path):
+    cers = {f"seed={i}": cer for i, cer in enumerate([0.9, 0.2, 0.5, 0.6, 0.1, 0.7, 0.3, 0.8])}
+    sweeper = fake_sweeper(tmp_path, {}, min_budget=10, max_budget=40, eta=2)
+    # the two best of rung 10 are refused at 20: their 10-step records must not rank them
+    sweeper.launcher = RecordLauncher(tmp_path, cers, refuse={"seed=4", "seed=1"}, refuse_at=20)
+    sweeper.sweep(["seed=0,1,2,3,4,5,6,7"])
+    state = json.loads((tmp_path / "search.json").read_text())
+    values = state["brackets"][0]["values"]
+    assert values[1] == {"4": None, "1": None, "6": 0.15, "2": 0.25}
+    assert state["brackets"][0]["promoted"][1] == [6, 2]  # 4 // 2 of those that trained
+    assert values[2] == {"6": 0.3 * 10 / 40, "2": 0.5 * 10 / 40}
+
+
+def test_a_rung_where_every_job_failed_stops_and_keeps_the_last_state(tmp_path):
+    cers = {f"seed={i}": 0.1 * (i + 1) for i in range(8)}
+    sweeper = fake_sweeper(tmp_path, {}, min_budget=10, max_budget=40, eta=2)
+    sweeper.launcher = RecordLauncher(tmp_path, cers)
+    sweeper.sweep(["seed=0,1,2,3,4,5,6,7"])
+    before = (tmp_path / "search.json").read_text()
+    # the same search again, every job refused (another configuration in every folder)
+    sweeper.launcher = RecordLauncher(tmp_path, cers, refuse=set(cers), refuse_at=0)
+    with pytest.raises(RuntimeError, match=r"every job of rung 0 .*search.json left as it was"):
+        sweeper.sweep(["seed=0,1,2,3,4,5,6,7"])
+    assert len(sweeper.launcher.jobs) == 8  # nothing promoted from the folders' old records
+    assert (tmp_path / "search.json").read_text() == before
 
 
 class LrLauncher(FakeLauncher):
