@@ -52,6 +52,8 @@ def test_a_run_records_what_it_did(tiny):
     }  # fmt: skip
 
 
+@pytest.mark.slow  # about 25 s; the default suite replays three other runs (early-stopped,
+# started from a checkpoint, paused across rungs)
 def test_replay_of_a_run_made_alone(tiny, tmp_path):
     report = assert_replayed(tiny["run"], tmp_path / "replay")
     assert report["environment_differences"] == []
@@ -61,7 +63,7 @@ def test_replay_of_an_early_stopped_run(tiny, tmp_path):
     overrides = [*tiny["overrides"], "early_stopping.patience=1", "budget.val_every_steps=8"]
     record = run(compose(overrides), tmp_path / "run")
     assert record["stopped_by"] == "early_stopping" and record["epochs"] < 10
-    assert_replayed(tmp_path / "run", tmp_path / "replay")
+    assert assert_replayed(tmp_path / "run", tmp_path / "replay")["environment_differences"] == []
 
 
 def test_replay_of_an_init_from_run_and_a_changed_checkpoint(tiny, tmp_path):
@@ -179,22 +181,22 @@ def test_a_run_continued_across_rungs_is_the_run_that_went_through(tiny, tmp_pat
     """Successive halving pauses a run at a rung and continues it later: the weights are
     those of the run trained straight to the end, the pauses are recorded, and
     menu-reproduce replays it exactly (with the same pauses)."""
-    overrides = [*tiny["overrides"], "budget.max_epochs=null", "budget.max_steps=80",
-                 "budget.val_every_steps=20", "checkpoint.every_steps=100"]  # fmt: skip
+    overrides = [*tiny["overrides"], "budget.max_epochs=null", "budget.max_steps=40",
+                 "budget.val_every_steps=10", "checkpoint.every_steps=100"]  # fmt: skip
     through = run(compose(overrides), tmp_path / "through")
-    for rung in (20, 50, 80):  # mid-epoch pauses (32 batches per epoch)
+    for rung in (10, 25, 40):  # mid-epoch pauses (32 batches per epoch), the last after one
         paused = run(compose([*overrides, f"budget.rung_steps={rung}"]), tmp_path / "run")
         assert paused["steps"] == rung
         assert resume_point(tmp_path / "run" / "checkpoints" / "last.ckpt")[0] == rung
-    assert paused["resumed_at"] == paused["paused_at"] == [20, 50]
+    assert paused["resumed_at"] == paused["paused_at"] == [10, 25]
     assert paused["stopped_by"] == "max_steps" and through["paused_at"] == []
     for key in ("steps", "batches", "epochs"):
         assert paused[key] == through[key], key
     a, b = (torch.load(d / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
             for d in (tmp_path / "through", tmp_path / "run"))  # fmt: skip
     assert all(torch.equal(a[k], b[k]) for k in a)
-    # the pause validated at 50, where the run trained through did not
-    assert [s for s, _ in paused["val_history"]] == [20, 40, 50, 60, 80]
+    # the pause validated at 25, where the run trained through did not
+    assert [s for s, _ in paused["val_history"]] == [10, 20, 25, 30, 40]
     assert_replayed(tmp_path / "run", tmp_path / "replay")
 
 

@@ -170,10 +170,10 @@ def test_cpu_budget_stops_training(tiny, tmp_path):
 
 
 def test_target_val_cer_ends_the_run_and_the_clock_says_when(tiny, tmp_path):
-    overrides = [*tiny["overrides"], "budget.max_epochs=100", "budget.val_every_steps=8",
+    overrides = [*tiny["overrides"], "budget.max_epochs=100", "budget.val_every_steps=12",
                  f"init_from={tiny['record']['best_checkpoint']}",  # reads from the start
                  "optim.optimizer.lr=0.00001"]  # fmt: skip
-    ran = run(compose([*overrides, "budget.max_steps=48"]), tmp_path / "full")
+    ran = run(compose([*overrides, "budget.max_steps=36"]), tmp_path / "full")
     history = ran["val_history"]
     steps = [step for step, _ in history]
     assert [c[0] for c in ran["val_clock"]] == steps  # one clock reading per validation
