@@ -28,7 +28,8 @@ whatever its folder's record says, and its error is logged. The sweep writes ``s
 (rungs, each configuration's value per rung, promotions) after every rung; a rung where every
 job failed stops the sweep with the first error and leaves ``search.json`` as it was.
 With ``seeds: 3`` the configurations that finish the last rung train again with seeds 1 and
-2 (``menu-table`` then has seed spreads and CIs for the finalists). Killed and started
+2 (``menu-table`` then has seed spreads and CIs for the finalists); ``finalists: k`` gives
+the extra seeds only to the best ``k`` of them by their last validation CER. Killed and started
 again, the same command retrains nothing it finished: draws are seeded, a finished run of a
 rung is returned as it is, and the promotions are recomputed from the records. Any Hydra
 launcher runs the rungs (basic, joblib, submitit).
@@ -129,6 +130,7 @@ class HalvingSweeper(Sweeper):
         seed: int = 0,
         hyperband: bool = False,
         seeds: int = 1,
+        finalists: int | None = None,
         params: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__()
@@ -143,6 +145,9 @@ class HalvingSweeper(Sweeper):
         if int(seeds) < 1:
             raise ValueError(f"seeds must be at least 1, got {seeds}")
         self.seeds = int(seeds)
+        if finalists is not None and int(finalists) < 1:
+            raise ValueError(f"hydra.sweeper.finalists must be at least 1 or null, got {finalists}")
+        self.finalists = None if finalists is None else int(finalists)
         self.params = dict(params or {})
         self.hydra_context: HydraContext | None = None
         self.config: DictConfig | None = None
@@ -213,7 +218,7 @@ class HalvingSweeper(Sweeper):
 
         configs: list[list[str]] = []  # state["configurations"] as override lists
         returns: list[Sequence[JobReturn]] = []
-        finalists: list[int] = []
+        finalists: dict[int, float] = {}  # the last rung's configurations and values
         self._job = 0
         for first, size in brackets(len(steps), self.eta, n, self.hyperband):
             drawn = space.draw(size, rng) if self.samples is not None or first else space.grid()
@@ -226,12 +231,14 @@ class HalvingSweeper(Sweeper):
                                        "values": [], "promoted": []}  # fmt: skip
             state["brackets"].append(bracket)
             survivors = self.halve(bracket, configs, steps[-1], state, save, returns)
-            finalists += [i for i in survivors if i not in finalists]
+            for i, v in survivors.items():
+                finalists[i] = min(v, finalists.get(i, v))
         if self.seeds > 1 and finalists:  # the survivors again with other seeds: spread, CIs
+            best = sorted(finalists, key=lambda i: (finalists[i], i))[: self.finalists]
             batch = [
                 [*(o for o in configs[i] if not o.startswith("seed=")),
                  f"seed={seed}", f"budget.max_steps={steps[-1]}"]
-                for i in finalists
+                for i in best
                 for seed in range(1, self.seeds)
             ]  # fmt: skip
             self.validate_batch_is_legal(batch)
@@ -249,10 +256,10 @@ class HalvingSweeper(Sweeper):
         state: dict[str, Any],
         save: Callable[[], None],
         returns: list[Sequence[JobReturn]],
-    ) -> list[int]:
+    ) -> dict[int, float]:
         """Successive halving of one bracket (its members from its first rung on), the
         values and promotions written into ``bracket``; the configurations that finished its
-        last rung with a value."""
+        last rung with a value, and that value."""
         alive: list[int] = bracket["members"]
         values: dict[int, float | None] = {}
         for k, rung in enumerate(bracket["rungs"]):
@@ -283,8 +290,8 @@ class HalvingSweeper(Sweeper):
             save()
             if not alive:
                 log.error("no run of this rung has a validation CER: the bracket stops")
-                return []
-        return [i for i, v in values.items() if v is not None]
+                return {}
+        return {i: v for i, v in values.items() if v is not None}
 
     def value(self, job: JobReturn, steps: int) -> float | None:
         """What a job of a rung is ranked by: the best validation CER of its run up to the

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import random
 
+import pandas as pd
 import pytest
 from hydra.core.utils import JobReturn, JobStatus
 from omegaconf import OmegaConf
@@ -118,6 +119,20 @@ def fake_sweeper(tmp_path, cers, **kwargs) -> HalvingSweeper:
     sweeper.config = OmegaConf.create({"hydra": {"sweep": {"dir": str(tmp_path)}}})
     sweeper.validate_batch_is_legal = lambda batch: None
     return sweeper
+
+
+def test_the_extra_seeds_go_to_the_best_finalists(tmp_path):
+    values = [0.9, 0.2, 0.5, 0.4, 0.1, 0.7, 0.3, 0.8]
+    cers = {f"conv={c}": cer for c, cer in zip("abcdefgh", values, strict=True)}
+    for finalists, expected in [(None, ["conv=e", "conv=b"]), (1, ["conv=e"])]:
+        sweeper = fake_sweeper(tmp_path, cers, min_budget=10, max_budget=30, eta=2, seeds=3,
+                               finalists=finalists)  # fmt: skip
+        sweeper.sweep([f"conv={','.join('abcdefgh')}"])
+        seeded = [job for job in sweeper.launcher.jobs if "seed=1" in job or "seed=2" in job]
+        assert [job[0] for job in seeded] == [c for c in expected for _ in (1, 2)]
+        assert all(job[-1] == "budget.max_steps=30" for job in seeded)
+    with pytest.raises(ValueError, match="finalists"):
+        HalvingSweeper(min_budget=10, max_budget=30, finalists=0)
 
 
 class RecordLauncher:
@@ -262,6 +277,9 @@ def test_halving_from_the_command_line_continues_runs_and_resumes(tmp_path):
     assert (table / "learning_curves.png").is_file() and (table / "search.csv").is_file()
     report = (table / "report.txt").read_text()
     assert "== search" in report and "of a full factorial sweep at 27 steps" in report
+    options = pd.read_csv(table / "search_options.csv")  # 8 -> 2 -> 1, by option
+    assert set(options["key"]) == {"conv", "reduce", "seq.hidden"}
+    assert options.groupby("key")[["n@3", "n@9", "n@27"]].sum().values.tolist() == [[8, 2, 1]] * 3
     # the same command again trains nothing: every rung's run is found finished
     started = {k: r["started"] for k, r in records.items()}
     menu_train(*args, cwd=tmp_path)
@@ -315,6 +333,30 @@ def test_rank_agreement_between_rungs_is_spearman_over_those_that_reached_both()
     assert rank_agreement({**state, "brackets": [one]}).empty
 
 
+def test_each_option_counts_its_promotions_and_median_per_rung():
+    from menu.tables.search import option_table
+
+    lrs = [0.001, 0.002, 0.003, 0.004, 0.005, 0.006]
+    configurations = [f"conv={c} lr={lr}" for c, lr in zip("aabbcc", lrs, strict=True)]
+    state = {"eta": 2, "rungs": [10, 20], "configurations": configurations,
+             "brackets": [{"rungs": [10, 20], "members": [0, 1, 2, 3, 4, 5],
+                           "values": [{"0": 0.9, "1": 0.2, "2": 0.5, "3": None, "4": 0.1,
+                                       "5": 0.7}, {"1": 0.15, "4": 0.05}],
+                           "promoted": [[4, 1, 2]]}]}  # fmt: skip
+    table = option_table(state, max_levels=12)
+    conv = table[table["key"] == "conv"].set_index("value")
+    assert conv.index.tolist() == ["c", "b", "a"]  # by their median at the first rung
+    assert conv["n@10"].tolist() == [2, 2, 2] and conv["n@20"].tolist() == [1, 1, 1]
+    assert conv.loc["a", "median@10"] == pytest.approx(0.55)
+    assert conv.loc["b", "median@10"] == pytest.approx(0.5)  # the failed run has no value
+    assert pd.isna(conv.loc["b", "median@20"])  # promoted, not trained yet
+    assert conv.loc["c", "median@20"] == pytest.approx(0.05)
+    lr = option_table(state, max_levels=3)
+    lr = lr[lr["key"] == "lr"]  # 6 sampled values: in tertiles
+    assert len(lr) == 3 and lr["configurations"].tolist() == [2, 2, 2]
+    assert lr["n@20"].sum() == 3
+
+
 def test_a_rung_in_progress_shows_the_runs_that_reached_it(tmp_path):
     from menu.tables.search import compute_line, search_table
 
@@ -323,7 +365,10 @@ def test_a_rung_in_progress_shows_the_runs_that_reached_it(tmp_path):
                                           (10, [[10, 0.9]])]):  # fmt: skip
         run = tmp_path / f"run{i}"
         run.mkdir()
-        record = {"status": "ok", "steps": steps, "val_history": history}
+        clock = {"cpu_seconds": 1800.0 * (2 - i)} if i < 2 else {}  # the last has none
+        at = [[s, 0.0, 1800.0 * (k + 1)] for k, (s, _) in enumerate(history)] if i < 2 else []
+        record = {"status": "ok", "steps": steps, "val_history": history, "budget_used": clock,
+                  "val_clock": at}  # fmt: skip
         (run / "result.json").write_text(json.dumps(record))
         run_dirs[str(i)] = str(run)
     state = {"eta": 2, "rungs": [10, 20], "budgets": [10, 20], "unit": "steps",
@@ -337,7 +382,8 @@ def test_a_rung_in_progress_shows_the_runs_that_reached_it(tmp_path):
     assert table["val_cer@20"].tolist()[0] == pytest.approx(0.3)
     assert table["val_cer@20"].isna().tolist() == [False, True, True]
     line = compute_line(state, table)
-    assert "40 training steps" in line and "rung 20 in progress: 1 of 2 trained" in line
+    assert "40 training steps in 1.5 CPU-hours of training (by rung: 10: 1.0, 20: 0.5)" in line
+    assert "rung 20 in progress: 1 of 2 trained" in line
 
 
 def test_a_promoted_run_whose_checkpoint_is_gone_trains_again_to_the_same_run(tiny, tmp_path):

@@ -16,6 +16,7 @@ from menu.tables.load import _finished, axis_columns, load_runs, varying_axes
 from menu.tables.plots import plot_heatmap, plot_pareto
 from menu.tables.search import (
     compute_line,
+    option_table,
     plot_learning_curves,
     rank_agreement,
     read_search,
@@ -260,6 +261,12 @@ def aggregate(
                            "that reached both; top_kept: the later rung's best 1/eta among "
                            "the earlier rung's)", _show(shown)]  # fmt: skip
                 files += _write(out, "search_ranks", agreement, shown, False)
+            options = option_table(state)
+            if not options.empty:
+                report += ["", "by option (n@rung: configurations drawn for or promoted to "
+                           "the rung; median@rung: their median validation CER there)",
+                           _show(_fmt(options))]  # fmt: skip
+                files += _write(out, "search_options", options, _fmt(options), False)
             if plots:
                 files.append(plot_learning_curves(state, out / "learning_curves.png"))
     problems = runs[(runs["status"] != "ok") | runs["test_cer"].isna()].copy()

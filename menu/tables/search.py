@@ -1,7 +1,7 @@
 """A successive-halving or Hyperband search in tables (``search.json`` of
 ``hydra/sweeper=halving``): each configuration's validation CER per rung, how far it got,
 the compute spent against the full-factorial sweep at the final budget, and the learning
-curves."""
+curves; how each value of each swept key fared."""
 
 from __future__ import annotations
 
@@ -90,6 +90,22 @@ def search_table(state: dict[str, Any]) -> pd.DataFrame:
     return table.drop(columns="_key")
 
 
+def rung_cpu_hours(state: dict[str, Any]) -> dict[int, float]:
+    """The CPU-hours each rung's training took, from the runs' clocks at their validations
+    (``val_clock``: a run's CPU-seconds up to each validation, across its resumptions)."""
+    hours = dict.fromkeys(state["rungs"], 0.0)
+    for i in range(len(state["configurations"])):
+        clock = _record(state, i).get("val_clock") or []
+        before = 0.0
+        for r in state["rungs"]:
+            upto = [cpu for step, _, cpu in clock if step <= r]
+            if not upto:
+                continue
+            hours[r] += (upto[-1] - before) / 3600
+            before = upto[-1]
+    return hours
+
+
 def compute_line(state: dict[str, Any], table: pd.DataFrame) -> str:
     """The training steps the search spent and what the full-factorial sweep of its
     configurations at the final budget would have."""
@@ -105,11 +121,16 @@ def compute_line(state: dict[str, Any], table: pd.DataFrame) -> str:
             rung = next(iter(promoted.values()))
             done = sum(rung in by_rung.get(i, {}) for i in promoted)
             going.append(f"; rung {rung:,} in progress: {done} of {len(promoted)} trained")
+    clocks = [(_record(state, i).get("budget_used") or {}).get("cpu_seconds")
+              for i in range(len(state["configurations"]))]  # fmt: skip
+    cpu = sum(c for c in clocks if c is not None)
+    by_rung = ", ".join(f"{r:,}: {h:.1f}" for r, h in rung_cpu_hours(state).items() if h)
+    cpu_note = f" in {cpu / 3600:.1f} CPU-hours of training (by rung: {by_rung})" if cpu else ""
     return (
         f"{len(table)} configurations, {kind}rungs {state['rungs']}{unit} "
         f"(eta {state['eta']}): "
-        f"{spent:,} training steps, {spent / max(full, 1):.0%} of the {full:,} of a full "
-        f"factorial sweep at {state['rungs'][-1]:,} steps{''.join(going)}"
+        f"{spent:,} training steps{cpu_note}, {spent / max(full, 1):.0%} of the {full:,} of a "
+        f"full factorial sweep at {state['rungs'][-1]:,} steps{''.join(going)}"
     )
 
 
@@ -138,6 +159,46 @@ def rank_agreement(state: dict[str, Any]) -> pd.DataFrame:
     return pd.DataFrame(
         rows, columns=["rung", "later_rung", "configurations", "spearman", "top_kept"]
     )
+
+
+def option_table(state: dict[str, Any], max_levels: int = 12) -> pd.DataFrame:
+    """How each value of each swept key fared: its configurations, and per rung how many
+    of them started it (drawn for it or promoted to it: ``n@rung``) and the median
+    validation CER of those that have a value there (``median@rung``). A sampled numeric
+    knob with more than ``max_levels`` values is shown in tertiles of its values."""
+    by_rung = values_by_rung(state)
+    started: dict[int, set[int]] = {r: set() for r in state["rungs"]}
+    for bracket in state["brackets"]:
+        promoted = [bracket["members"], *(bracket.get("promoted") or [])]
+        for r, ids in zip(bracket["rungs"], promoted, strict=False):
+            started[r].update(int(i) for i in ids)
+    parsed = [dict(o.split("=", 1) for o in c.split(" ") if "=" in o)
+              for c in state["configurations"]]  # fmt: skip
+    keys = [k for k in dict.fromkeys(k for p in parsed for k in p)
+            if len({p.get(k) for p in parsed}) > 1]  # fmt: skip
+    rows = []
+    for key in keys:
+        levels = pd.Series([p.get(key, "-") for p in parsed])
+        numbers = pd.to_numeric(levels, errors="coerce")
+        if levels.nunique() > max_levels and numbers.notna().all():
+            levels = pd.qcut(numbers, 3, duplicates="drop").astype(str)
+        block = []
+        for level, members in levels.groupby(levels).groups.items():
+            row: dict[str, Any] = {"key": key, "value": level, "configurations": len(members)}
+            for r in state["rungs"]:
+                values = [by_rung.get(str(i), {}).get(r) for i in members]
+                values = [v for v in values if v is not None]
+                row[f"n@{r}"] = len(started[r] & set(members))
+                row[f"median@{r}"] = float(pd.Series(values).median()) if values else None
+            block.append(row)
+        first = f"median@{state['rungs'][0]}"
+        rows += sorted(block, key=lambda r: (r[first] is None, r[first] or 0.0, r["value"]))
+    columns = ["key", "value", "configurations"]
+    columns += [f"{c}@{r}" for r in state["rungs"] for c in ("n", "median")]
+    table = pd.DataFrame(rows, columns=columns)
+    medians = [c for c in columns if c.startswith("median@")]
+    table[medians] = table[medians].astype(float)
+    return table
 
 
 def plot_learning_curves(state: dict[str, Any], path: Path) -> Path:
