@@ -19,21 +19,23 @@ its own configurations.
 A promoted run continues in its own folder from its own ``last.ckpt`` (``budget.rung_steps``
 pauses a run; the learning-rate schedule spans the final budget from the start, so a run's
 first 300 steps are the same whether it stops there or goes on), never from scratch; a
-configuration drawn again by a later bracket is the same run. Promotion reads each run's
-record: its best validation CER up to the rung's step (never the test set: a paused run is
-not even tested, its record gets a test CER when it finishes its last rung). A run that
-failed or diverged has no value and drops out, its error in its record; a job that failed
-without training (refused: its folder holds another configuration's run) has no value either,
-whatever its folder's record says, and its error is logged. The sweep writes ``search.json``
-(rungs, each configuration's value per rung, promotions) after every rung; a rung where every
-job failed stops the sweep with the first error and leaves ``search.json`` as it was.
-With ``seeds: 3`` the configurations that finish the last rung train again with seeds 1 and
-2 (``menu-table`` then has seed spreads and CIs for the finalists); ``finalists: k`` gives
-the extra seeds only to the best ``k`` of them by their last validation CER. Killed and started
-again, the same command retrains nothing it finished: draws are seeded, a finished run of a
-rung is returned as it is, and the promotions are recomputed from the records. Any Hydra
-launcher runs the rungs (basic, joblib, submitit).
-"""
+configuration drawn again by a later bracket is the same run, and so is one that builds the
+same model as another (:func:`menu.models.build.canonical`: ``scale=interp`` after a
+``conv`` that leaves nothing to upsample is ``scale=none``): it is trained once, under the
+configuration written canonically, and ``search.json`` lists it in ``twins``. Promotion
+reads each run's record: its best validation CER up to the rung's step (never the test set:
+a paused run is not even tested, its record gets a test CER when it finishes its last rung).
+A run that failed or diverged has no value and drops out, its error in its record; a job
+that failed without training (refused: its folder holds another configuration's run) has no
+value either, whatever its folder's record says, and its error is logged. The sweep writes
+``search.json`` (rungs, each configuration's value per rung, promotions) after every rung; a
+rung where every job failed stops the sweep with the first error and leaves ``search.json``
+as it was. With ``seeds: 3`` the configurations that finish the last rung train again with
+seeds 1 and 2 (``menu-table`` then has seed spreads and CIs for the finalists); ``finalists:
+k`` gives the extra seeds only to the best ``k`` of them by their last validation CER.
+Killed and started again, the same command retrains nothing it finished: draws are seeded, a
+finished run of a rung is returned as it is, and the promotions are recomputed from the
+records. Any Hydra launcher runs the rungs (basic, joblib, submitit). """
 
 from __future__ import annotations
 
@@ -108,6 +110,21 @@ def value_at(record: Mapping[str, Any] | None, steps: int) -> float | None:
         return None
     cers = [cer for step, cer in record.get("val_history") or [] if step <= steps]
     return min(cers) if cers else None
+
+
+def twins(keys: Sequence[tuple[str, bool]]) -> dict[str, int]:
+    """Configurations that train the same model as another (equal fingerprints): each one's
+    index (a string, as in ``search.json``) -> the index that trains it, the configuration
+    written canonically (``scale=none`` rather than a scale layer of factor 1), else the
+    first."""
+    groups: dict[str, list[int]] = {}
+    for i, (key, _) in enumerate(keys):
+        groups.setdefault(key, []).append(i)
+    out: dict[str, int] = {}
+    for members in groups.values():
+        first = next((i for i in members if keys[i][1]), members[0])
+        out |= {str(i): first for i in members if i != first}
+    return out
 
 
 def _run_dir(job: JobReturn) -> Path | None:
@@ -217,6 +234,7 @@ class HalvingSweeper(Sweeper):
             (sweep_dir / "search.json").write_text(json.dumps(state, indent=1), encoding="utf-8")
 
         configs: list[list[str]] = []  # state["configurations"] as override lists
+        keys: list[tuple[str, bool]] = []  # what each trains (menu.models.build.canonical)
         returns: list[Sequence[JobReturn]] = []
         finalists: dict[int, float] = {}  # the last rung's configurations and values
         self._job = 0
@@ -226,6 +244,12 @@ class HalvingSweeper(Sweeper):
                 if c not in configs:
                     configs.append(c)
                     state["configurations"].append(" ".join(c))
+            keys += self.model_keys(configs[len(keys) :], steps[-1])
+            state["twins"] = twins(keys)
+            if state["twins"]:
+                log.info("%d configuration(s) train the same model as another (e.g. a scale "
+                         "layer that upsamples by 1): each model trains once",
+                         len(state["twins"]))  # fmt: skip
             bracket: dict[str, Any] = {"rungs": steps[first:],
                                        "members": [configs.index(c) for c in drawn],
                                        "values": [], "promoted": []}  # fmt: skip
@@ -260,7 +284,8 @@ class HalvingSweeper(Sweeper):
         """Successive halving of one bracket (its members from its first rung on), the
         values and promotions written into ``bracket``; the configurations that finished its
         last rung with a value, and that value."""
-        alive: list[int] = bracket["members"]
+        same = state.get("twins", {})
+        alive = list(dict.fromkeys(same.get(str(i), i) for i in bracket["members"]))
         values: dict[int, float | None] = {}
         for k, rung in enumerate(bracket["rungs"]):
             batch = [[*configs[i], f"budget.max_steps={final}", f"budget.rung_steps={rung}"]
@@ -292,6 +317,29 @@ class HalvingSweeper(Sweeper):
                 log.error("no run of this rung has a validation CER: the bracket stops")
                 return {}
         return {i: v for i, v in values.items() if v is not None}
+
+    def model_keys(self, configs: Sequence[Sequence[str]], final: int) -> list[tuple[str, bool]]:
+        """For each configuration, a fingerprint of the model it trains (its composed config
+        made canonical) and whether it is written canonically; without Hydra's config loader
+        (tests) the overrides themselves."""
+        if self.hydra_context is None or self.config is None:
+            return [(" ".join(c), True) for c in configs]
+        from omegaconf import open_dict
+
+        from menu.models.build import canonical
+        from menu.record import identity_sha256
+
+        cache: dict[str, float] = {}
+        out = []
+        for c in configs:
+            cfg = self.hydra_context.config_loader.load_sweep_config(
+                self.config, [*c, f"budget.max_steps={final}"]
+            )
+            with open_dict(cfg):
+                del cfg["hydra"]
+            same = canonical(cfg, cache)
+            out.append((identity_sha256(same), same is cfg))
+        return out
 
     def value(self, job: JobReturn, steps: int) -> float | None:
         """What a job of a rung is ranked by: the best validation CER of its run up to the

@@ -350,3 +350,19 @@ def test_presets_have_no_shortcut_and_take_either_seq(experiment):
     assert not build_model(compose([f"experiment={experiment}"]), NUM_CLASSES).seq.shortcut
     if experiment != "lstm_plain":
         build_model(compose([f"experiment={experiment}", "seq=none"]), NUM_CLASSES)
+
+
+@pytest.mark.parametrize("conv", options("conv"))
+def test_a_scale_layer_with_nothing_to_upsample_is_canonically_scale_none(conv):
+    """menu.models.build.canonical (the search trains such twins once): a scale option is
+    written as scale=none exactly when the model it builds upsamples by 1."""
+    from menu.models.build import canonical
+    from menu.record import identity_sha256
+
+    plain = compose([f"conv={conv}", "scale=none"])
+    for scale in options("scale"):
+        cfg = compose([f"conv={conv}", f"scale={scale}"])
+        factor = build_model(cfg, 7).scale.factor
+        same = identity_sha256(canonical(cfg)) == identity_sha256(plain)
+        assert same == (scale == "none" or factor == 1), (scale, factor)
+        assert (canonical(cfg) is cfg) == (scale == "none" or factor != 1)

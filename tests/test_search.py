@@ -135,6 +135,22 @@ def test_the_extra_seeds_go_to_the_best_finalists(tmp_path):
         HalvingSweeper(min_budget=10, max_budget=30, finalists=0)
 
 
+def test_twins_are_trained_once_under_the_canonical_configuration(tmp_path):
+    from menu.search import twins
+
+    keys = [("a", False), ("a", True), ("b", True), ("a", False), ("c", False), ("c", False)]
+    assert twins(keys) == {"0": 1, "3": 1, "5": 4}  # the canonical one, else the first
+    cers = {f"conv={c}": cer for c, cer in zip("abcdef", [0.5, 0.5, 0.2, 0.5, 0.9, 0.9],
+                                                strict=True)}  # fmt: skip
+    sweeper = fake_sweeper(tmp_path, cers, min_budget=10, max_budget=20, eta=2)
+    sweeper.model_keys = lambda configs, final: [keys["abcdef".index(c[0][-1])] for c in configs]
+    sweeper.sweep([f"conv={','.join('abcdef')}"])
+    first = [job[0] for job in sweeper.launcher.jobs if job[-1] == "budget.rung_steps=10"]
+    assert first == ["conv=b", "conv=c", "conv=e"]  # three models, each trained once
+    state = json.loads((tmp_path / "search.json").read_text())
+    assert state["twins"] == {"0": 1, "3": 1, "5": 4} and state["brackets"][0]["promoted"] == [[2]]
+
+
 class RecordLauncher:
     """Trains each configuration (its first override) to the rung as a record in its own
     folder, validation CER ``cers[...] * 10 / steps``; the configurations in ``refuse`` fail
@@ -256,15 +272,16 @@ def test_halving_from_the_command_line_continues_runs_and_resumes(tmp_path):
         "data.synth.n_train=64", "data.synth.n_val=16", "data.synth.n_test=16",
         "hydra/sweeper=halving", "hydra.sweeper.min_budget=3", "hydra.sweeper.max_budget=27",
         "hydra.sweeper.seeds=2",
-        "conv=vgg,resnet", "reduce=sum,max", "seq.hidden=16,32",
+        "conv=vgg,unet", "reduce=sum,max", "scale=none,interp",
         f"hydra.sweep.dir={tmp_path}/search",
     ]  # fmt: skip
     menu_train(*args, cwd=tmp_path)
     records = {p.parent.name: json.loads(p.read_text())
                for p in (tmp_path / "search").glob("*/result.json")}  # fmt: skip
-    assert len(records) == 9 and {r["status"] for r in records.values()} == {"ok"}
+    assert len(records) == 7 and {r["status"] for r in records.values()} == {"ok"}
+    assert not any("unet" in k and "interp" in k for k in records)  # unet upsamples by 1: twins
     steps = sorted(r["steps"] for r in records.values())
-    assert steps == [3] * 6 + [9, 27, 27]  # 8 -> 2 -> 1 (eta 3), and the finalist's seed 1
+    assert steps == [3] * 4 + [9, 27, 27]  # 6 models -> 2 -> 1 (eta 3), the finalist's seed 1
     final = next(r for r in records.values() if r["steps"] == 27 and r["seed"] == 0)
     seed1 = next(r for r in records.values() if r["seed"] == 1)
     assert seed1["resumed_at"] == [] and seed1["choices"] == final["choices"]
@@ -277,9 +294,10 @@ def test_halving_from_the_command_line_continues_runs_and_resumes(tmp_path):
     assert (table / "learning_curves.png").is_file() and (table / "search.csv").is_file()
     report = (table / "report.txt").read_text()
     assert "== search" in report and "of a full factorial sweep at 27 steps" in report
-    options = pd.read_csv(table / "search_options.csv")  # 8 -> 2 -> 1, by option
-    assert set(options["key"]) == {"conv", "reduce", "seq.hidden"}
-    assert options.groupby("key")[["n@3", "n@9", "n@27"]].sum().values.tolist() == [[8, 2, 1]] * 3
+    options = pd.read_csv(table / "search_options.csv")  # 6 -> 2 -> 1, by option
+    assert set(options["key"]) == {"conv", "reduce", "scale"}
+    assert options.groupby("key")[["n@3", "n@9", "n@27"]].sum().values.tolist() == [[6, 2, 1]] * 3
+    assert len(pd.read_csv(table / "twins.csv")) == 2 and "6 models (2 the same" in report
     # the same command again trains nothing: every rung's run is found finished
     started = {k: r["started"] for k, r in records.items()}
     menu_train(*args, cwd=tmp_path)
@@ -355,6 +373,8 @@ def test_each_option_counts_its_promotions_and_median_per_rung():
     lr = lr[lr["key"] == "lr"]  # 6 sampled values: in tertiles
     assert len(lr) == 3 and lr["configurations"].tolist() == [2, 2, 2]
     assert lr["n@20"].sum() == 3
+    twin = option_table({**state, "twins": {"5": 4}})  # 5 is trained as 4: not counted twice
+    assert twin.set_index("value").loc["c", "configurations"] == 1
 
 
 def test_a_rung_in_progress_shows_the_runs_that_reached_it(tmp_path):

@@ -191,3 +191,33 @@ def build_model(cfg: DictConfig, num_classes: int) -> Recognizer:
         "seq", cfg.seq, in_features=reduce.out_features, num_classes=num_classes
     )
     return Recognizer(conv, scale, reduce, seq, num_classes, height)
+
+
+#: The scale option that builds no layer: what a scale layer with factor 1 is the same as.
+NO_SCALE = {"_target_": "menu.models.scale.NoScale"}
+
+
+def canonical(cfg: DictConfig, conv_downsampling: dict[str, float] | None = None) -> DictConfig:
+    """``cfg`` with a stage that builds the identity written as its group's identity option,
+    so two configurations that train the same model are equal: a scale layer after a
+    convolution that downsamples the width too little to upsample it (factor 1: after
+    ``conv=none`` or ``unet``) is ``scale=none``. ``conv_downsampling``: a cache of each
+    conv node's width downsampling (building the stage once per node)."""
+    from omegaconf import OmegaConf, open_dict
+
+    from menu.models.scale import upsampling_factor
+
+    target = cfg.scale.get("_target_")
+    if target == NO_SCALE["_target_"] or "downsampling" not in cfg.scale:
+        return cfg
+    cache = {} if conv_downsampling is None else conv_downsampling
+    key = OmegaConf.to_yaml(cfg.conv, resolve=True)
+    if key not in cache:
+        conv = instantiate_option("conv", cfg.conv, in_channels=1)
+        cache[key] = 1024 / int(conv.out_width(1024))
+    if upsampling_factor(cache[key], float(cfg.scale.downsampling)) != 1:
+        return cfg
+    out = cfg.copy()
+    with open_dict(out):
+        out.scale = OmegaConf.create(NO_SCALE)
+    return out

@@ -21,6 +21,7 @@ from menu.tables.search import (
     rank_agreement,
     read_search,
     search_table,
+    twins_table,
 )
 from menu.tables.stats import default_axes, format_pivot, pivot, summarize
 
@@ -261,6 +262,11 @@ def aggregate(
                            "that reached both; top_kept: the later rung's best 1/eta among "
                            "the earlier rung's)", _show(shown)]  # fmt: skip
                 files += _write(out, "search_ranks", agreement, shown, False)
+            same = twins_table(state)
+            if not same.empty:
+                report += ["", f"{len(same)} configuration(s) build the same model as another "
+                           "and were trained once, as that one (twins.md)"]  # fmt: skip
+                files += _write(out, "twins", same, same, False)
             options = option_table(state)
             if not options.empty:
                 report += ["", "by option (n@rung: configurations drawn for or promoted to "

@@ -73,6 +73,8 @@ def search_table(state: dict[str, Any]) -> pd.DataFrame:
         for i in bracket["members"]:
             first.setdefault(i, b)
     for i, label in enumerate(labels(state["configurations"])):
+        if str(i) in state.get("twins", {}):
+            continue  # trained as the configuration it is the same model as (twins_table)
         reached = by_rung.get(str(i), {})
         record = _record(state, i)
         row: dict[str, Any] = {"configuration": label}
@@ -112,6 +114,8 @@ def compute_line(state: dict[str, Any], table: pd.DataFrame) -> str:
     spent = int(table["steps"].sum())  # a promoted run continues: its steps count once
     full = len(table) * state["rungs"][-1]
     kind = f"{len(state['brackets'])} Hyperband brackets, " if state.get("hyperband") else ""
+    if n_twins := len(state.get("twins", {})):
+        kind = f"{len(table)} models ({n_twins} the same model as another), " + kind
     unit = f" ({state['budgets']} CPU-s calibrated)" if state.get("unit") == "cpu_seconds" else ""
     by_rung = values_by_rung(state)
     going = []
@@ -127,7 +131,7 @@ def compute_line(state: dict[str, Any], table: pd.DataFrame) -> str:
     by_rung = ", ".join(f"{r:,}: {h:.1f}" for r, h in rung_cpu_hours(state).items() if h)
     cpu_note = f" in {cpu / 3600:.1f} CPU-hours of training (by rung: {by_rung})" if cpu else ""
     return (
-        f"{len(table)} configurations, {kind}rungs {state['rungs']}{unit} "
+        f"{len(state['configurations'])} configurations, {kind}rungs {state['rungs']}{unit} "
         f"(eta {state['eta']}): "
         f"{spent:,} training steps{cpu_note}, {spent / max(full, 1):.0%} of the {full:,} of a "
         f"full factorial sweep at {state['rungs'][-1]:,} steps{''.join(going)}"
@@ -165,20 +169,22 @@ def option_table(state: dict[str, Any], max_levels: int = 12) -> pd.DataFrame:
     """How each value of each swept key fared: its configurations, and per rung how many
     of them started it (drawn for it or promoted to it: ``n@rung``) and the median
     validation CER of those that have a value there (``median@rung``). A sampled numeric
-    knob with more than ``max_levels`` values is shown in tertiles of its values."""
+    knob with more than ``max_levels`` values is shown in tertiles of its values. Twins (the
+    same model as another configuration) are left out: the option did not build them."""
     by_rung = values_by_rung(state)
     started: dict[int, set[int]] = {r: set() for r in state["rungs"]}
     for bracket in state["brackets"]:
         promoted = [bracket["members"], *(bracket.get("promoted") or [])]
         for r, ids in zip(bracket["rungs"], promoted, strict=False):
             started[r].update(int(i) for i in ids)
-    parsed = [dict(o.split("=", 1) for o in c.split(" ") if "=" in o)
-              for c in state["configurations"]]  # fmt: skip
-    keys = [k for k in dict.fromkeys(k for p in parsed for k in p)
-            if len({p.get(k) for p in parsed}) > 1]  # fmt: skip
+    same = state.get("twins", {})
+    parsed = {i: dict(o.split("=", 1) for o in c.split(" ") if "=" in o)
+              for i, c in enumerate(state["configurations"]) if str(i) not in same}  # fmt: skip
+    keys = [k for k in dict.fromkeys(k for p in parsed.values() for k in p)
+            if len({p.get(k) for p in parsed.values()}) > 1]  # fmt: skip
     rows = []
     for key in keys:
-        levels = pd.Series([p.get(key, "-") for p in parsed])
+        levels = pd.Series({i: p.get(key, "-") for i, p in parsed.items()})
         numbers = pd.to_numeric(levels, errors="coerce")
         if levels.nunique() > max_levels and numbers.notna().all():
             levels = pd.qcut(numbers, 3, duplicates="drop").astype(str)
@@ -199,6 +205,15 @@ def option_table(state: dict[str, Any], max_levels: int = 12) -> pd.DataFrame:
     medians = [c for c in columns if c.startswith("median@")]
     table[medians] = table[medians].astype(float)
     return table
+
+
+def twins_table(state: dict[str, Any]) -> pd.DataFrame:
+    """The configurations that build the same model as another, trained once as that one
+    (``search.json``'s ``twins``)."""
+    names = labels(state["configurations"])
+    rows = [{"configuration": names[int(i)], "same_model_as": names[j]}
+            for i, j in state.get("twins", {}).items()]  # fmt: skip
+    return pd.DataFrame(rows, columns=["configuration", "same_model_as"])
 
 
 def plot_learning_curves(state: dict[str, Any], path: Path) -> Path:
