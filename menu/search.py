@@ -31,11 +31,13 @@ value either, whatever its folder's record says, and its error is logged. The sw
 ``search.json`` (rungs, each configuration's value per rung, promotions) after every rung; a
 rung where every job failed stops the sweep with the first error and leaves ``search.json``
 as it was. With ``seeds: 3`` the configurations that finish the last rung train again with
-seeds 1 and 2 (``menu-table`` then has seed spreads and CIs for the finalists); ``finalists:
-k`` gives the extra seeds only to the best ``k`` of them by their last validation CER.
+seeds 1 and 2 (``menu-table`` then has seed spreads and CIs for the finalists);
+``finalists: k`` gives the extra seeds only to the best ``k`` of them by their last
+validation CER.
 Killed and started again, the same command retrains nothing it finished: draws are seeded, a
 finished run of a rung is returned as it is, and the promotions are recomputed from the
-records. Any Hydra launcher runs the rungs (basic, joblib, submitit). """
+records. Any Hydra launcher runs the rungs (basic, joblib, submitit).
+"""
 
 from __future__ import annotations
 
@@ -337,7 +339,11 @@ class HalvingSweeper(Sweeper):
             )
             with open_dict(cfg):
                 del cfg["hydra"]
-            same = canonical(cfg, cache)
+            try:
+                same = canonical(cfg, cache)
+            except Exception:  # its job fails with this error, in its record
+                out.append((" ".join(c), True))
+                continue
             out.append((identity_sha256(same), same is cfg))
         return out
 

@@ -298,6 +298,7 @@ def test_halving_from_the_command_line_continues_runs_and_resumes(tmp_path):
     assert set(options["key"]) == {"conv", "reduce", "scale"}
     assert options.groupby("key")[["n@3", "n@9", "n@27"]].sum().values.tolist() == [[6, 2, 1]] * 3
     assert len(pd.read_csv(table / "twins.csv")) == 2 and "6 models (2 the same" in report
+    assert len(pd.read_csv(table / "search.csv")) == 6  # a row per model
     # the same command again trains nothing: every rung's run is found finished
     started = {k: r["started"] for k, r in records.items()}
     menu_train(*args, cwd=tmp_path)
