@@ -232,11 +232,14 @@ def plot_learning_curves(state: dict[str, Any], path: Path) -> Path:
         steps, cers = zip(*history, strict=True)
         if str(i) in survivors:
             ax.plot(steps, cers, lw=2, marker="o", ms=3, label=label, zorder=3)
-        else:
-            ax.plot(steps, cers, lw=0.8, color="0.7", zorder=1)
+        else:  # a model dropped at the first rung has one point
+            ax.plot(steps, cers, lw=0.8, color="0.7", marker="." if len(steps) == 1 else None,
+                    ms=2, zorder=1)  # fmt: skip
     for r in state["rungs"]:
         ax.axvline(r, color="0.85", lw=0.8, ls="--", zorder=0)
     ax.set_xscale("log")
+    ax.set_xticks(state["rungs"], [f"{r:,}" for r in state["rungs"]])
+    ax.minorticks_off()
     ax.set_xlabel("training steps (rungs dashed)")
     ax.set_ylabel("validation CER")
     kind = "Hyperband" if state.get("hyperband") else "successive halving"
