@@ -331,7 +331,7 @@ class HalvingSweeper(Sweeper):
         from menu.models.build import canonical
         from menu.record import identity_sha256
 
-        cache: dict[str, float] = {}
+        cache: dict[str, Any] = {}  # the conv stage of each conv node
         out = []
         for c in configs:
             cfg = self.hydra_context.config_loader.load_sweep_config(

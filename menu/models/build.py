@@ -180,7 +180,7 @@ def build_model(cfg: DictConfig, num_classes: int) -> Recognizer:
                 f"set norm.height>={conv.min_height} or use fewer height poolings"
             )
         conv_height = int(conv.out_height(height))
-    conv_down = 1024 / int(conv.out_width(1024))
+    conv_down = width_downsampling(conv)
     scale = instantiate_option(
         "scale", cfg.scale, in_channels=conv.out_channels, conv_downsampling=conv_down
     )
@@ -197,25 +197,30 @@ def build_model(cfg: DictConfig, num_classes: int) -> Recognizer:
 NO_SCALE = {"_target_": "menu.models.scale.NoScale"}
 
 
-def canonical(cfg: DictConfig, conv_downsampling: dict[str, float] | None = None) -> DictConfig:
+def width_downsampling(conv: nn.Module) -> float:
+    """Input columns per output column of a conv stage (what a scale layer upsamples)."""
+    return 1024 / int(conv.out_width(1024))
+
+
+def canonical(cfg: DictConfig, convs: dict[str, nn.Module] | None = None) -> DictConfig:
     """``cfg`` with a stage that builds the identity written as its group's identity option,
-    so two configurations that train the same model are equal: a scale layer after a
-    convolution that downsamples the width too little to upsample it (factor 1: after
-    ``conv=none`` or ``unet``) is ``scale=none``. ``conv_downsampling``: a cache of each
-    conv node's width downsampling (building the stage once per node)."""
+    so two configurations that train the same model are equal: a scale layer that upsamples
+    by 1 (after ``conv=none`` or ``unet``, which keep the width) is ``scale=none``.
+    ``convs``: a cache of the conv stage built for each conv node."""
     from omegaconf import OmegaConf, open_dict
 
-    from menu.models.scale import upsampling_factor
-
-    target = cfg.scale.get("_target_")
-    if target == NO_SCALE["_target_"] or "downsampling" not in cfg.scale:
+    if cfg.scale.get("_target_") == NO_SCALE["_target_"]:
         return cfg
-    cache = {} if conv_downsampling is None else conv_downsampling
+    cache = {} if convs is None else convs
     key = OmegaConf.to_yaml(cfg.conv, resolve=True)
     if key not in cache:
-        conv = instantiate_option("conv", cfg.conv, in_channels=1)
-        cache[key] = 1024 / int(conv.out_width(1024))
-    if upsampling_factor(cache[key], float(cfg.scale.downsampling)) != 1:
+        cache[key] = instantiate_option("conv", cfg.conv, in_channels=1)
+    conv = cache[key]
+    down = width_downsampling(conv)
+    scale = instantiate_option(
+        "scale", cfg.scale, in_channels=conv.out_channels, conv_downsampling=down
+    )
+    if getattr(scale, "factor", None) != 1:
         return cfg
     out = cfg.copy()
     with open_dict(out):

@@ -128,8 +128,8 @@ def compute_line(state: dict[str, Any], table: pd.DataFrame) -> str:
     clocks = [(_record(state, i).get("budget_used") or {}).get("cpu_seconds")
               for i in range(len(state["configurations"]))]  # fmt: skip
     cpu = sum(c for c in clocks if c is not None)
-    by_rung = ", ".join(f"{r:,}: {h:.1f}" for r, h in rung_cpu_hours(state).items() if h)
-    cpu_note = f" in {cpu / 3600:.1f} CPU-hours of training (by rung: {by_rung})" if cpu else ""
+    per_rung = ", ".join(f"{r:,}: {h:.1f}" for r, h in rung_cpu_hours(state).items() if h)
+    cpu_note = f" in {cpu / 3600:.1f} CPU-hours of training (by rung: {per_rung})" if cpu else ""
     return (
         f"{len(state['configurations'])} configurations, {kind}rungs {state['rungs']}{unit} "
         f"(eta {state['eta']}): "
