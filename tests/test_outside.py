@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "experiments" / "search"))
-import outside  # noqa: E402
+import outside
 
 
 def _copy_run(tiny: dict, sweep: Path, name: str, **changes) -> Path:
@@ -54,5 +54,5 @@ def test_final_models_read_each_set_once_against_the_first_by_validation(tiny, t
     for run in runs:
         (run / "checkpoints" / "best.ckpt").unlink()
     assert outside.table(runs, [shards], first).equals(table)
-    with pytest.raises(SystemExit, match="best.ckpt"):
+    with pytest.raises(SystemExit, match=r"best\.ckpt"):
         outside.read_set(first, tmp_path)  # a set not read before needs the checkpoint
