@@ -20,7 +20,8 @@ at the end: the tree stays as committed while runs record its commit and replays
 it (run from a clean tree, the replays show no environment difference).
 
     python scripts/readme_outputs.py                 # all blocks, about 20 minutes on 2 cores
-                                                     # (axes: after experiments/axes/run.sh)
+                                                     # (axes: after experiments/axes/run.sh,
+                                                     # search: after its menu-table)
     python scripts/readme_outputs.py --only convert  # one block
 """
 
@@ -150,6 +151,21 @@ def axes(work: Path) -> str:
     return f"$ bash experiments/axes/run.sh   # excerpt of table/report.txt\n{head}\n\n{configs}"
 
 
+def search(work: Path) -> str:
+    """The whole-grid search as committed in experiments/search/table (``menu-table
+    multirun/search --out experiments/search/table`` after the search or a sitting of it):
+    the compute line, the best models at the last rung reached, and the rank agreement."""
+    report = (ROOT / "experiments" / "search" / "table" / "report.txt").read_text()
+    section = report[report.index("== search") :].split("\n== failed")[0]
+    lines = [line.rstrip() for line in section.splitlines()]
+    compute = next(line for line in lines if " configurations, " in line and "rungs" in line)
+    ranks = lines[lines.index(next(ln for ln in lines if ln.startswith("rank agreement"))) :]
+    ranks = ranks[: ranks.index("")] if "" in ranks else ranks
+    cmd = "menu-table multirun/search --out experiments/search/table"
+    return "\n".join([f"$ {cmd}   # excerpt of table/report.txt", *lines[1:15], "...", "",
+                      compute, "", *ranks])  # fmt: skip
+
+
 #: name -> (the README the block is in, the function that makes it); in run order.
 BLOCKS: dict[str, tuple[Path, Callable[[Path], str]]] = {
     "quick": (ROOT / "README.md", quick),
@@ -158,6 +174,7 @@ BLOCKS: dict[str, tuple[Path, Callable[[Path], str]]] = {
     "convert": (ROOT / "README.md", convert),
     "eval": (ROOT / "README.md", evaluate),
     "axes": (ROOT / "experiments" / "axes" / "README.md", axes),
+    "search": (ROOT / "experiments" / "search" / "README.md", search),
 }
 
 

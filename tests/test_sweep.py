@@ -24,10 +24,11 @@ def tiny(tmp_path_factory):
     return root, overrides
 
 
-def test_parallel_2x2_sweep_tables_and_restart(tiny, tmp_path):
+def test_parallel_2x2_sweep_and_its_tables(tiny, tmp_path):
     root, overrides = tiny
     args = [
         "-m", *overrides, "name=grid", "conv=vgg,resnet", "reduce=sum,max",
+        "budget.max_steps=8",  # what is tested is the sweep, not what the runs learn
         "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", f"hydra.sweep.dir={tmp_path}/grid",
     ]  # fmt: skip
     proc = menu_train(*args, cwd=root)
@@ -52,7 +53,18 @@ def test_parallel_2x2_sweep_tables_and_restart(tiny, tmp_path):
         assert any(f"ok      conv={conv},reduce={reduce}: test CER" in ln for ln in lines)
     assert "sweep:" not in proc.stderr and "%|" not in proc.stderr
     assert len(load_runs([tmp_path / "grid"])) == 4
-    # restarting the finished sweep skips every run
+
+
+@pytest.mark.slow  # 18 s; the default suite restarts a finished search (basic launcher)
+def test_restarting_a_finished_parallel_sweep_skips_every_run(tiny, tmp_path):
+    root, overrides = tiny
+    args = [
+        "-m", *overrides, "conv=vgg", "reduce=sum,max", "budget.max_steps=8",
+        "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", f"hydra.sweep.dir={tmp_path}/grid",
+    ]  # fmt: skip
+    menu_train(*args, cwd=root)
+    runs = sorted((tmp_path / "grid").glob("*/result.json"))
+    assert len(runs) == 2
     before = {p: p.stat().st_mtime_ns for p in runs}
     menu_train(*args, cwd=root)
     assert {p: p.stat().st_mtime_ns for p in runs} == before
