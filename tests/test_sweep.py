@@ -55,7 +55,7 @@ def test_parallel_2x2_sweep_and_its_tables(tiny, tmp_path):
     assert len(load_runs([tmp_path / "grid"])) == 4
 
 
-@pytest.mark.slow  # 18 s; the default suite restarts a finished search (basic launcher)
+@pytest.mark.slow  # 40 s; the default suite restarts a finished search (basic launcher)
 def test_restarting_a_finished_parallel_sweep_skips_every_run(tiny, tmp_path):
     root, overrides = tiny
     args = [
