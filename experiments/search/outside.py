@@ -84,6 +84,7 @@ def first_by_validation(runs: list[Path]) -> Path:
 def table(runs: list[Path], sets: list[Path], reference: Path) -> pd.DataFrame:
     """One row per run: val CER, then per set CER % [95% CI] and the paired difference to
     ``reference`` in points."""
+    bases = {shards: read_set(reference, shards).set_index("key")[COLUMNS[1:]] for shards in sets}
     rows = []
     for run in runs:
         name, seed = label(run)
@@ -91,12 +92,11 @@ def table(runs: list[Path], sets: list[Path], reference: Path) -> pd.DataFrame:
         row = {"configuration": name, "seed": seed, "val CER %": 100 * record["val_cer"]}
         for shards in sets:
             lines = read_set(run, shards).set_index("key")[COLUMNS[1:]]
-            base = read_set(reference, shards).set_index("key")[COLUMNS[1:]]
             cer, low, high = bootstrap_ci(lines["char_errors"], lines["ref_chars"])
             row[f"{shards.name} CER %"] = round(100 * cer, 2)
             row[f"{shards.name} 95% CI"] = f"[{100 * low:.2f}, {100 * high:.2f}]"
             if run != reference:
-                diff, dlow, dhigh, p, _ = paired_bootstrap(base, lines)
+                diff, dlow, dhigh, p, _ = paired_bootstrap(bases[shards], lines)
                 row[f"{shards.name} vs first"] = (
                     f"{100 * diff:+.2f} [{100 * dlow:+.2f}, {100 * dhigh:+.2f}] p={p:.3f}"
                 )
