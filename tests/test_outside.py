@@ -38,8 +38,8 @@ def test_final_models_read_each_set_once_against_the_first_by_validation(tiny, t
         shutil.copy(path, shards)
 
     runs = outside.runs_at(sweep, None)
-    assert runs == [first, second]  # the last rung only, failed runs left out
-    assert outside.runs_at(sweep, rung // 3) == [sweep / "paused"]
+    assert runs["run_dir"].tolist() == [str(first), str(second)]  # the last rung, no failed
+    assert outside.runs_at(sweep, rung // 3)["run_dir"].tolist() == [str(sweep / "paused")]
     assert outside.first_by_validation(runs) == first
     table = outside.table(runs, [shards], first)
     assert table["seed"].tolist() == [0, 1]
@@ -51,8 +51,18 @@ def test_final_models_read_each_set_once_against_the_first_by_validation(tiny, t
     assert table.loc[0, "set vs first"] == "(first by validation)"
     assert table.loc[1, "set vs first"].startswith("+0.00 [+0.00, +0.00]")  # the same model
     # the scores are kept: a second table reads no checkpoint
-    for run in runs:
+    for run in (first, second):
         (run / "checkpoints" / "best.ckpt").unlink()
     assert outside.table(runs, [shards], first).equals(table)
     with pytest.raises(SystemExit, match=r"best\.ckpt"):
         outside.read_set(first, tmp_path)  # a set not read before needs the checkpoint
+
+
+def test_a_preset_is_named_by_its_experiment_a_search_run_by_its_five_choices():
+    choices = {"norm": "line", "conv": "resnet", "scale": "none", "reduce": "sum", "seq": "lstm"}
+    assert outside.configuration(pd.Series(choices | {"experiment": "crnn"})) == "crnn"
+    assert (
+        outside.configuration(pd.Series(choices | {"experiment": "-"}))
+        == "line/resnet/none/sum/lstm"
+    )
+    assert outside.configuration(pd.Series(choices)) == "line/resnet/none/sum/lstm"

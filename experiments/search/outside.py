@@ -23,36 +23,31 @@ from pathlib import Path
 
 import pandas as pd
 
+from menu.tables.load import DEFAULT, GROUP_ORDER, MISSING, load_runs
 from menu.tables.stats import bootstrap_ci, paired_bootstrap
 
 COLUMNS = ["key", "char_errors", "ref_chars"]
 
 
-def runs_at(sweep: Path, rung: int | None) -> list[Path]:
-    """The run folders of ``sweep`` that trained ``rung`` steps (default: the search's last
-    rung; every ``ok`` run that finished its budget in a folder without search.json)."""
+def runs_at(sweep: Path, rung: int | None) -> pd.DataFrame:
+    """The runs of ``sweep`` (``menu.tables.load_runs`` rows) that trained ``rung`` steps
+    (default: the search's last rung; every finished run of a folder without search.json)."""
     state = sweep / "search.json"
     if rung is None and state.is_file():
         rung = int(json.loads(state.read_text(encoding="utf-8"))["rungs"][-1])
-    runs = []
-    for path in sorted(sweep.glob("*/result.json")):
-        record = json.loads(path.read_text(encoding="utf-8"))
-        if record.get("status") != "ok":  # failed, or interrupted before its rung
-            continue
-        if record.get("steps") == rung if rung else record.get("stopped_by") != "rung_steps":
-            runs.append(path.parent)
+    runs = load_runs([sweep])
+    runs = runs[runs["status"] == "ok"]  # not failed, nor interrupted before its rung
+    at = runs["steps"] == rung if rung else runs["test_cer"].notna()
+    runs = runs[at].sort_values("run_dir").reset_index(drop=True)
+    runs["configuration"] = [configuration(row) for _, row in runs.iterrows()]
     return runs
 
 
-def label(run: Path) -> tuple[str, int]:
-    """A run's configuration (its swept choices or experiment, as in the tables) and seed."""
-    record = json.loads((run / "result.json").read_text(encoding="utf-8"))
-    choices = record.get("choices", {})
-    if "experiment" in choices:
-        name = str(choices["experiment"])
-    else:
-        name = "/".join(str(choices[k]) for k in ("norm", "conv", "scale", "reduce", "seq"))
-    return name, int(record.get("seed", 0))
+def configuration(run: pd.Series) -> str:
+    """A run's name in the table: its experiment (a preset), else its five choices."""
+    if run.get("experiment", MISSING) not in (MISSING, DEFAULT):
+        return str(run["experiment"])
+    return "/".join(str(run.get(g, MISSING)) for g in GROUP_ORDER[:5])
 
 
 def read_set(run: Path, shards: Path) -> pd.DataFrame:
@@ -73,29 +68,25 @@ def read_set(run: Path, shards: Path) -> pd.DataFrame:
     return lines
 
 
-def first_by_validation(runs: list[Path]) -> Path:
+def first_by_validation(runs: pd.DataFrame) -> Path:
     """The run ranked first by validation CER (the search's own choice; seed 0 breaks ties
     with its seeds)."""
-    records = [json.loads((r / "result.json").read_text(encoding="utf-8")) for r in runs]
-    best = min(range(len(runs)), key=lambda i: (records[i]["val_cer"], records[i]["seed"]))
-    return runs[best]
+    return Path(runs.sort_values(["val_cer", "seed"]).iloc[0]["run_dir"])
 
 
-def table(runs: list[Path], sets: list[Path], reference: Path) -> pd.DataFrame:
+def table(runs: pd.DataFrame, sets: list[Path], reference: Path) -> pd.DataFrame:
     """One row per run: val CER, then per set CER % [95% CI] and the paired difference to
     ``reference`` in points."""
     bases = {shards: read_set(reference, shards).set_index("key")[COLUMNS[1:]] for shards in sets}
     rows = []
-    for run in runs:
-        name, seed = label(run)
-        record = json.loads((run / "result.json").read_text(encoding="utf-8"))
-        row = {"configuration": name, "seed": seed, "val CER %": 100 * record["val_cer"]}
+    for run in runs.itertuples():
+        row = {"configuration": run.configuration, "seed": run.seed, "val CER %": 100 * run.val_cer}
         for shards in sets:
-            lines = read_set(run, shards).set_index("key")[COLUMNS[1:]]
+            lines = read_set(Path(run.run_dir), shards).set_index("key")[COLUMNS[1:]]
             cer, low, high = bootstrap_ci(lines["char_errors"], lines["ref_chars"])
             row[f"{shards.name} CER %"] = round(100 * cer, 2)
             row[f"{shards.name} 95% CI"] = f"[{100 * low:.2f}, {100 * high:.2f}]"
-            if run != reference:
+            if Path(run.run_dir) != reference:
                 diff, dlow, dhigh, p, _ = paired_bootstrap(bases[shards], lines)
                 row[f"{shards.name} vs first"] = (
                     f"{100 * diff:+.2f} [{100 * dlow:+.2f}, {100 * dhigh:+.2f}] p={p:.3f}"
@@ -118,10 +109,10 @@ def main() -> None:
         if not any(shards.glob("*.tar")):
             raise SystemExit(f"{shards}: no shards (experiments/transfer/eval_sets.sh makes them)")
     search = runs_at(args.sweeps[0], args.rung)
-    if not search:
+    if search.empty:
         raise SystemExit(f"{args.sweeps[0]}: no run at that rung yet")
-    others = [r for sweep in args.sweeps[1:] for r in runs_at(sweep, None)]
-    result = table(search + others, args.sets, first_by_validation(search))
+    runs = pd.concat([search] + [runs_at(sweep, None) for sweep in args.sweeps[1:]])
+    result = table(runs, args.sets, first_by_validation(search))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     result.to_csv(args.out.with_suffix(".csv"), index=False)
     args.out.with_suffix(".md").write_text(result.to_markdown(index=False, floatfmt=".2f") + "\n")
