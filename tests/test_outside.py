@@ -43,6 +43,7 @@ def test_final_models_read_each_set_once_against_the_first_by_validation(tiny, t
     assert outside.first_by_validation(runs) == first
     table = outside.table(runs, [shards], first)
     assert table["seed"].tolist() == [0, 1]
+    assert table["test CER %"].tolist() == [round(100 * tiny["record"]["test_cer"], 2)] * 2
     assert table["configuration"].tolist() == ["height/vgg/none/sum/lstm"] * 2
     lines = pd.read_csv(first / "outside" / "set.csv", keep_default_na=False)
     assert len(lines) == 32 and lines["ref_chars"].sum() > 0  # every line of the set scored
@@ -66,3 +67,14 @@ def test_a_preset_is_named_by_its_experiment_a_search_run_by_its_five_choices():
         == "line/resnet/none/sum/lstm"
     )
     assert outside.configuration(pd.Series(choices)) == "line/resnet/none/sum/lstm"
+
+
+def test_agreement_ranks_each_cer_against_validation():
+    result = pd.DataFrame(
+        {"configuration": list("abc"), "val CER %": [1.0, 2.0, 3.0],
+         "test CER %": [1.5, 2.5, 3.5], "set CER %": [3.0, 2.0, 1.0], "set 95% CI": ["-"] * 3}
+    )  # fmt: skip
+    ranks = outside.agreement(result)
+    assert ranks["CER"].tolist() == ["test CER %", "set CER %"]
+    assert ranks["spearman with val CER"].tolist() == [1.0, -1.0]
+    assert ranks["runs"].tolist() == [3, 3]

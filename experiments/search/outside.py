@@ -81,6 +81,7 @@ def table(runs: pd.DataFrame, sets: list[Path], reference: Path) -> pd.DataFrame
     rows = []
     for run in runs.itertuples():
         row = {"configuration": run.configuration, "seed": run.seed, "val CER %": 100 * run.val_cer}
+        row["test CER %"] = round(100 * run.test_cer, 2)
         for shards in sets:
             lines = read_set(Path(run.run_dir), shards).set_index("key")[COLUMNS[1:]]
             cer, low, high = bootstrap_ci(lines["char_errors"], lines["ref_chars"])
@@ -95,6 +96,14 @@ def table(runs: pd.DataFrame, sets: list[Path], reference: Path) -> pd.DataFrame
                 row[f"{shards.name} vs first"] = "(first by validation)"
         rows.append(row)
     return pd.DataFrame(rows).sort_values(["val CER %", "seed"]).reset_index(drop=True)
+
+
+def agreement(result: pd.DataFrame) -> pd.DataFrame:
+    """Spearman correlation of the validation CER (generated lines: what the search ranked
+    by) with the test CER and each outside set's CER, over the rows given."""
+    columns = [c for c in result if c.endswith(" CER %") and c != "val CER %"]
+    rho = [result["val CER %"].corr(result[c], method="spearman") for c in columns]
+    return pd.DataFrame({"CER": columns, "runs": len(result), "spearman with val CER": rho})
 
 
 def main() -> None:
@@ -116,7 +125,13 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     result.to_csv(args.out.with_suffix(".csv"), index=False)
     args.out.with_suffix(".md").write_text(result.to_markdown(index=False, floatfmt=".2f") + "\n")
+    ranks = agreement(result[result["configuration"].isin(search["configuration"])
+                             & (result["seed"] == 0)])  # fmt: skip
+    args.out.with_name(args.out.name + "_ranks.md").write_text(
+        ranks.to_markdown(index=False, floatfmt=".3f") + "\n"
+    )
     print(result.to_string(index=False))
+    print(ranks.to_string(index=False))
 
 
 if __name__ == "__main__":
