@@ -30,11 +30,17 @@ NEUTRAL = {
 }
 
 
-def _dirname(override_dirname: str, limit: int = 120) -> str:
+def _dirname(override_dirname: str, experiment: str | None = None, limit: int = 120) -> str:
     """A file-system-safe run directory name from Hydra's override_dirname, unique for
     distinct overrides: a name that had to change (characters replaced, or cut to ``limit``)
     ends with a hash of the original, so ``data.train='x y/a.tar'`` and
-    ``data.train='x_y/a.tar'`` never share a folder (the run's .hydra/ has every override)."""
+    ``data.train='x_y/a.tar'`` never share a folder (the run's .hydra/ has every override).
+
+    ``experiment`` (a sweep's folders): the chosen experiment leads the name, so the jobs of
+    ``experiment=lstm_plain,crnn`` get a folder each; a single run is already named by it
+    (``outputs/<experiment name>/...``), so the run folder leaves it out."""
+    if experiment:
+        override_dirname = ",".join(filter(None, (f"experiment={experiment}", override_dirname)))
     if not override_dirname:
         return "defaults"
     name = re.sub(r"[^A-Za-z0-9_.,=+-]", "_", override_dirname)

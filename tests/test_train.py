@@ -303,6 +303,10 @@ def test_a_run_folder_belongs_to_one_configuration(tiny, tmp_path):
 
     assert _dirname("data.train=x y/a.tar") != _dirname("data.train=x_y/a.tar")
     assert _dirname("conv=vgg,reduce=sum") == "conv=vgg,reduce=sum"  # unchanged: no hash
+    # a sweep over experiments: a folder each (the experiment leads the sweep's folder name)
+    assert _dirname("", "crnn") == "experiment=crnn" != _dirname("", "lstm_plain")
+    assert _dirname("seed=1", "crnn") == "experiment=crnn,seed=1"
+    assert _dirname("", None) == "defaults"
     # a finished folder is reused only for its own configuration
     with pytest.raises(FolderBusy, match=r"another configuration .*seq\.hidden"):
         run(compose([*tiny["overrides"], "seq.hidden=16"]), tiny["run"])
