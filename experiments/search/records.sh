@@ -3,6 +3,8 @@
 #   bash experiments/search/records.sh save      # multirun/search -> records.tar.gz here (commit it)
 #   bash experiments/search/records.sh restore   # records.tar.gz -> multirun/search, before the
 #                                                # search command; files already there are kept
+#   bash experiments/search/records.sh save presets   # multirun/presets -> records-presets.tar.gz
+#                                                      # (any multirun/NAME: records-NAME.tar.gz)
 # Saved: search.json, multirun.yaml and every run's result.json, .hydra/overrides.yaml and
 # test_lines.csv; not the checkpoints (MBs each). With the records back, the same command
 # retrains nothing that finished its rung; a promoted run whose last.ckpt is gone trains
@@ -11,10 +13,15 @@
 # its earlier steps again.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-archive=experiments/search/records.tar.gz
+sweep=${2:-search}
+case "$sweep" in
+search) archive=experiments/search/records.tar.gz ;;
+*[!A-Za-z0-9_-]* | "") echo "usage: $0 save|restore [SWEEP (default search)]" >&2; exit 2 ;;
+*) archive=experiments/search/records-$sweep.tar.gz ;;
+esac
 case "${1:-}" in
 save)
-    cd multirun/search
+    cd "multirun/$sweep"
     find . \( -name result.json -o -name overrides.yaml -o -name test_lines.csv \
         -o -path ./search.json -o -path ./multirun.yaml \) -print0 | sort -z |
         tar --null -T - --mtime=@0 --owner=0 --group=0 -cf - | gzip -n -9 > "../../$archive"
@@ -22,12 +29,12 @@ save)
     ;;
 restore)
     [ -f "$archive" ] || { echo "no $archive yet: nothing to restore"; exit 0; }
-    mkdir -p multirun/search
-    tar xzf "$archive" -C multirun/search --skip-old-files
-    echo "multirun/search: $(find multirun/search -name result.json | wc -l) run records"
+    mkdir -p "multirun/$sweep"
+    tar xzf "$archive" -C "multirun/$sweep" --skip-old-files
+    echo "multirun/$sweep: $(find "multirun/$sweep" -name result.json | wc -l) run records"
     ;;
 *)
-    echo "usage: $0 save|restore" >&2
+    echo "usage: $0 save|restore [SWEEP (default search)]" >&2
     exit 2
     ;;
 esac
