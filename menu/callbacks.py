@@ -18,12 +18,18 @@ class CheckOnStart(Callback):
     included, before any job starts: one message instead of one failed run per job."""
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        from menu.config import ConfigError, check, check_overrides
+        from menu.config import ConfigError, check, check_overrides, check_sweep_folders
 
         try:
-            check_overrides(list(config.hydra.overrides.task))
             params = config.hydra.get("sweeper", {}).get("params") or {}
-            check_overrides([f"{k}={v}" for k, v in params.items()])
+            overrides = [*config.hydra.overrides.task, *(f"{k}={v}" for k, v in params.items())]
+            check_overrides(overrides)
+            own_folders = any(
+                o.startswith("hydra.sweep.subdir=") for o in config.hydra.overrides.hydra
+            )
+            if not own_folders:
+                shared = config.hydra.job.config.override_dirname.exclude_keys
+                check_sweep_folders(overrides, list(shared))
             check(config)
         except ConfigError as e:  # Hydra turns a callback's exceptions into warnings
             raise SystemExit(f"menu-train: error: {e}") from None

@@ -156,6 +156,23 @@ def check_overrides(overrides: Sequence[str]) -> None:
             check_trainer_key(key.split(".", 1)[1])
 
 
+def check_sweep_folders(overrides: Sequence[str], shared: Sequence[str]) -> None:
+    """Refuse a sweep list over a key left out of the run folder's name (``shared``:
+    ``hydra.job.config.override_dirname.exclude_keys``): its jobs would share one folder, and
+    each after the first would be refused or taken for the first. ``experiment`` has its own
+    place in a sweep's folder names (:func:`_dirname`)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    for override in OverridesParser.create().parse_overrides(list(overrides)):
+        key = override.key_or_group
+        if override.is_sweep_override() and key in shared and key != "experiment":
+            raise ConfigError(
+                f"a sweep over {key} puts every job in one run folder ({key} is not part of "
+                "its name): run one sweep per value, or give each job a folder "
+                "(hydra.sweep.subdir='job${hydra.job.num}')"
+            )
+
+
 def register_resolvers() -> None:
     if not OmegaConf.has_resolver("menu.dirname"):
         OmegaConf.register_new_resolver("menu.dirname", _dirname)

@@ -277,6 +277,23 @@ def test_cli_refuses_conflicting_keys_in_one_line(tiny, tmp_path):
                       cwd=tmp_path, check=False)  # fmt: skip
     assert proc.returncode != 0 and "budget.max_steps" in proc.stderr
     assert not list((tmp_path / "sweep").glob("*/result.json"))
+    # a sweep over a key its run folders are not named by (threads): refused
+    proc = menu_train("-m", "threads=1,2", f"hydra.sweep.dir={tmp_path}/threads", cwd=tmp_path,
+                      check=False)  # fmt: skip
+    assert proc.returncode != 0 and "a sweep over threads puts every job in one" in proc.stderr
+    assert not list((tmp_path / "threads").glob("*/result.json"))
+
+
+def test_a_sweep_over_an_unnamed_key_is_refused_unless_its_jobs_have_folders():
+    from menu.config import check_sweep_folders
+
+    shared = ["name", "experiment", "trainer", "threads", "budget.rung_steps"]
+    for sweep in (["trainer=cpu,gpu"], ["threads=1,2"], ["name=a,b", "conv=vgg"]):
+        with pytest.raises(ConfigError, match="one run folder"):
+            check_sweep_folders(sweep, shared)
+    # lists over named keys, single values, an experiment list, a logger list: fine
+    check_sweep_folders(["conv=vgg,resnet", "threads=1", "experiment=crnn,lstm_plain",
+                         "logger=[csv,tensorboard]", "seed=range(3)"], shared)  # fmt: skip
 
 
 def test_config_dir_of_a_run_points_to_menu_reproduce(tiny, tmp_path):
