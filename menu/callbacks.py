@@ -24,12 +24,7 @@ class CheckOnStart(Callback):
             params = config.hydra.get("sweeper", {}).get("params") or {}
             overrides = [*config.hydra.overrides.task, *(f"{k}={v}" for k, v in params.items())]
             check_overrides(overrides)
-            own_folders = any(
-                o.startswith("hydra.sweep.subdir=") for o in config.hydra.overrides.hydra
-            )
-            if not own_folders:
-                shared = config.hydra.job.config.override_dirname.exclude_keys
-                check_sweep_folders(overrides, list(shared))
+            check_sweep_folders(config, overrides)
             check(config)
         except ConfigError as e:  # Hydra turns a callback's exceptions into warnings
             raise SystemExit(f"menu-train: error: {e}") from None

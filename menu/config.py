@@ -156,16 +156,21 @@ def check_overrides(overrides: Sequence[str]) -> None:
             check_trainer_key(key.split(".", 1)[1])
 
 
-def check_sweep_folders(overrides: Sequence[str], shared: Sequence[str]) -> None:
-    """Refuse a sweep list over a key left out of the run folder's name (``shared``:
-    ``hydra.job.config.override_dirname.exclude_keys``): its jobs would share one folder, and
+def check_sweep_folders(cfg: DictConfig, overrides: Sequence[str]) -> None:
+    """Refuse a sweep list over a key left out of its run folders' names
+    (``hydra.job.config.override_dirname.exclude_keys``) while ``hydra.sweep.subdir`` names
+    the folders by those overrides (``menu.dirname``): its jobs would share one folder, and
     each after the first would be refused or taken for the first. ``experiment`` has its own
-    place in a sweep's folder names (:func:`_dirname`)."""
+    place in a sweep's folder names (:func:`_dirname`). ``cfg`` has its ``hydra`` node."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
+    subdir = OmegaConf.to_container(cfg.hydra.sweep, resolve=False).get("subdir")
+    if "menu.dirname" not in str(subdir):
+        return  # the user's own folder names (e.g. job${hydra.job.num})
+    shared = set(cfg.hydra.job.config.override_dirname.exclude_keys) - {"experiment"}
     for override in OverridesParser.create().parse_overrides(list(overrides)):
         key = override.key_or_group
-        if override.is_sweep_override() and key in shared and key != "experiment":
+        if override.is_sweep_override() and key in shared:
             raise ConfigError(
                 f"a sweep over {key} puts every job in one run folder ({key} is not part of "
                 "its name): run one sweep per value, or give each job a folder "

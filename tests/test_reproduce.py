@@ -285,15 +285,22 @@ def test_cli_refuses_conflicting_keys_in_one_line(tiny, tmp_path):
 
 
 def test_a_sweep_over_an_unnamed_key_is_refused_unless_its_jobs_have_folders():
-    from menu.config import check_sweep_folders
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
 
-    shared = ["name", "experiment", "trainer", "threads", "budget.rung_steps"]
+    from menu.config import CONF_DIR, check_sweep_folders
+
+    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+        default = hydra_compose("config", return_hydra_config=True)
+        numbered = hydra_compose("config", overrides=["hydra.sweep.subdir=job${hydra.job.num}"],
+                                 return_hydra_config=True)  # fmt: skip
     for sweep in (["trainer=cpu,gpu"], ["threads=1,2"], ["name=a,b", "conv=vgg"]):
         with pytest.raises(ConfigError, match="one run folder"):
-            check_sweep_folders(sweep, shared)
+            check_sweep_folders(default, sweep)
+        check_sweep_folders(numbered, sweep)  # the jobs' own folders: fine
     # lists over named keys, single values, an experiment list, a logger list: fine
-    check_sweep_folders(["conv=vgg,resnet", "threads=1", "experiment=crnn,lstm_plain",
-                         "logger=[csv,tensorboard]", "seed=range(3)"], shared)  # fmt: skip
+    check_sweep_folders(default, ["conv=vgg,resnet", "threads=1", "experiment=crnn,lstm_plain",
+                                  "logger=[csv,tensorboard]", "seed=range(3)"])  # fmt: skip
 
 
 def test_config_dir_of_a_run_points_to_menu_reproduce(tiny, tmp_path):

@@ -16,7 +16,7 @@ cd "$(dirname "$0")/../.."
 sweep=${2:-search}
 case "$sweep" in
 search) archive=experiments/search/records.tar.gz ;;
-*[!A-Za-z0-9_-]* | "") echo "usage: $0 save|restore [SWEEP (default search)]" >&2; exit 2 ;;
+*[!A-Za-z0-9_-]*) echo "usage: $0 save|restore [SWEEP (default search)]" >&2; exit 2 ;;
 *) archive=experiments/search/records-$sweep.tar.gz ;;
 esac
 case "${1:-}" in
